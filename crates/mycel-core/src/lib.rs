@@ -1,0 +1,53 @@
+//! The ground every mycel crate stands on.
+//!
+//! - Identities: an ed25519 [`Keypair`], the [`PublicKey`] of any peer (RSA, Ed25519,
+//!   Secp256k1 and ECDSA decode; ed25519 signs and verifies), and [`PeerId`] per the
+//!   libp2p peer-ids spec, in both text forms.
+//! - [`Multiaddr`] (re-exported from the `multiaddr` crate) with helpers for the
+//!   `/p2p/<peer-id>` suffix ([`addr`]).
+//! - [`ProtocolId`] and unsigned-varint length-prefixed [`framing`] with a caller-given
+//!   maximum.
+//! - The traits that join the crates: [`Transport`]/[`Listener`], [`SecureUpgrade`],
+//!   [`MuxerUpgrade`]/[`MuxedConnection`], and [`Network`], the one trait protocol crates
+//!   see.
+//!
+//! ```
+//! use mycel_core::{Keypair, PeerId};
+//!
+//! let keypair = Keypair::generate();
+//! let peer_id = keypair.peer_id();
+//! let text = peer_id.to_string();
+//! assert!(text.starts_with("12D3Koo"));
+//! assert_eq!(text.parse::<PeerId>().unwrap(), peer_id);
+//!
+//! let sig = keypair.sign(b"hello");
+//! keypair.public().verify(b"hello", &sig).unwrap();
+//! ```
+
+pub mod addr;
+pub mod framing;
+pub mod identity;
+mod network;
+mod peer_id;
+mod protocol;
+mod transport;
+mod upgrade;
+
+pub use multiaddr::{self, Multiaddr, Protocol};
+
+pub use crate::{
+    identity::{KeyError, KeyType, Keypair, PublicKey},
+    network::{
+        Direction, NegotiatedStream, Network, NetworkError, NetworkEvent, StreamHandler,
+        stream_handler,
+    },
+    peer_id::{MAX_INLINE_KEY_LEN, MAX_PEER_ID_LEN, MAX_PEER_ID_TEXT_LEN, PeerId, PeerIdError},
+    protocol::{MAX_PROTOCOL_ID_LEN, ProtocolId, ProtocolIdError},
+    transport::{
+        AsyncReadWrite, BoxedIo, BoxedListener, BoxedTransport, Connection, Listener, Transport,
+        TransportError, TransportExt,
+    },
+    upgrade::{
+        MuxedConnection, MuxerError, MuxerUpgrade, Role, SecureUpgrade, Secured, UpgradeError,
+    },
+};

@@ -1,0 +1,144 @@
+//! The [`Network`] trait: everything a protocol (ping, identify, kad, pubsub, …) needs
+//! from a host. Protocol crates depend on this, never on the switch or host, so they can
+//! be tested against the memory transport or a fake.
+
+use std::{fmt, future::Future, sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use futures::{future::BoxFuture, stream::BoxStream};
+use multiaddr::Multiaddr;
+use thiserror::Error;
+
+use crate::{BoxedIo, PeerId, ProtocolId};
+
+/// A stream whose protocol has been negotiated.
+pub struct NegotiatedStream {
+    /// The peer at the other end.
+    pub peer: PeerId,
+    /// The protocol both sides agreed on.
+    pub protocol: ProtocolId,
+    /// The stream.
+    pub io: BoxedIo,
+}
+
+impl fmt::Debug for NegotiatedStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NegotiatedStream")
+            .field("peer", &self.peer)
+            .field("protocol", &self.protocol)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Handles inbound streams of one protocol. The host runs each returned future in a
+/// task it owns.
+pub type StreamHandler = Arc<dyn Fn(NegotiatedStream) -> BoxFuture<'static, ()> + Send + Sync>;
+
+/// Wraps an async function as a [`StreamHandler`].
+pub fn stream_handler<F, Fut>(f: F) -> StreamHandler
+where
+    F: Fn(NegotiatedStream) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    Arc::new(move |stream| Box::pin(f(stream)))
+}
+
+/// Which side opened a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// We dialed.
+    Outbound,
+    /// The remote dialed us.
+    Inbound,
+}
+
+/// Something that happened on the network.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum NetworkEvent {
+    /// A connection to `peer` is established (and upgraded).
+    Connected {
+        /// The remote peer.
+        peer: PeerId,
+        /// The remote address of the connection.
+        remote_addr: Multiaddr,
+        /// Who dialed.
+        direction: Direction,
+    },
+    /// The last connection to `peer` closed.
+    Disconnected {
+        /// The remote peer.
+        peer: PeerId,
+        /// Why, in words (for logs).
+        reason: String,
+    },
+    /// We now listen on this address.
+    ListenAddrAdded(Multiaddr),
+    /// We no longer listen on this address.
+    ListenAddrExpired(Multiaddr),
+}
+
+/// Why opening a stream failed.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum NetworkError {
+    /// The peer is not connected and no address is known for it.
+    #[error("no known address for {0}")]
+    NoAddresses(PeerId),
+    /// Every dial failed.
+    #[error("dial to {peer} failed: {reason}")]
+    DialFailed {
+        /// The peer dialed.
+        peer: PeerId,
+        /// Every address's error, in words.
+        reason: String,
+    },
+    /// The peer supports none of the protocols offered.
+    #[error("{peer} supports none of {protocols:?}")]
+    ProtocolNotSupported {
+        /// The peer asked.
+        peer: PeerId,
+        /// The protocols offered.
+        protocols: Vec<ProtocolId>,
+    },
+    /// An operation took longer than its deadline.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    /// The host is shutting down.
+    #[error("host closed")]
+    Closed,
+    /// Anything else (muxer or IO failure), in words.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// What a protocol sees of the host it runs on.
+#[async_trait]
+pub trait Network: Send + Sync + 'static {
+    /// Our own peer id.
+    fn local_peer_id(&self) -> PeerId;
+
+    /// Opens a stream to `peer` speaking the first of `protocols` it supports, dialing
+    /// it first if needed.
+    async fn new_stream(
+        &self,
+        peer: PeerId,
+        protocols: &[ProtocolId],
+    ) -> Result<NegotiatedStream, NetworkError>;
+
+    /// Routes inbound streams of `protocol` to `handler` (replacing any previous one).
+    fn set_stream_handler(&self, protocol: ProtocolId, handler: StreamHandler);
+
+    /// Stops accepting inbound streams of `protocol`.
+    fn remove_stream_handler(&self, protocol: &ProtocolId);
+
+    /// Peers with at least one live connection.
+    fn connected_peers(&self) -> Vec<PeerId>;
+
+    /// Remembers addresses at which `peer` can be dialed.
+    fn add_addrs(&self, peer: PeerId, addrs: Vec<Multiaddr>);
+
+    /// A stream of every event from now on. A subscriber that falls too far behind
+    /// misses events rather than holding memory.
+    fn events(&self) -> BoxStream<'static, NetworkEvent>;
+}
