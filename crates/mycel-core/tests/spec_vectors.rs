@@ -157,33 +157,40 @@ fn legacy_96_byte_private_key_is_checked() {
 
 #[test]
 fn malformed_keys_are_typed_errors() {
-    let bad: &[(&[u8], fn(&KeyError) -> bool)] = &[
-        (&[0x08], |e| matches!(e, KeyError::Malformed(_))),
-        (&[0x08, 0x07, 0x12, 0x01, 0x00], |e| {
-            *e == KeyError::UnknownKeyType(7)
-        }),
-        (&[0x08, 0x01, 0x12, 0x02, 0x00, 0x00], |e| {
-            *e == KeyError::InvalidLength {
+    assert!(matches!(
+        PublicKey::decode_protobuf(&[0x08]),
+        Err(KeyError::Malformed(_))
+    ));
+    let bad: [(&[u8], KeyError); 4] = [
+        (&[0x08, 0x07, 0x12, 0x01, 0x00], KeyError::UnknownKeyType(7)),
+        (
+            &[0x08, 0x01, 0x12, 0x02, 0x00, 0x00],
+            KeyError::InvalidLength {
                 key_type: KeyType::Ed25519,
                 len: 2,
-            }
-        }),
-        (&[0x08, 0x02, 0x12, 0x01, 0x00], |e| {
-            *e == KeyError::InvalidLength {
+            },
+        ),
+        (
+            &[0x08, 0x02, 0x12, 0x01, 0x00],
+            KeyError::InvalidLength {
                 key_type: KeyType::Secp256k1,
                 len: 1,
-            }
-        }),
-        (&[0x08, 0x00, 0x12, 0x00], |e| {
-            *e == KeyError::InvalidLength {
+            },
+        ),
+        (
+            &[0x08, 0x00, 0x12, 0x00],
+            KeyError::InvalidLength {
                 key_type: KeyType::Rsa,
                 len: 0,
-            }
-        }),
+            },
+        ),
     ];
-    for (bytes, check) in bad {
-        let err = PublicKey::decode_protobuf(bytes).unwrap_err();
-        assert!(check(&err), "{bytes:?} gave {err:?}");
+    for (bytes, expected) in bad {
+        assert_eq!(
+            PublicKey::decode_protobuf(bytes).unwrap_err(),
+            expected,
+            "{bytes:?}"
+        );
     }
     // An RSA key far over 8192 bits is refused before any parsing.
     let mut huge = vec![0x08, 0x00, 0x12, 0x88, 0x40];

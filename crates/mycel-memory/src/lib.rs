@@ -129,9 +129,8 @@ impl MemoryTransport {
 /// The port of a `/memory/<n>` address, ignoring a trailing `/p2p/`.
 fn memory_port(addr: &Multiaddr) -> Option<u64> {
     let mut iter = addr.iter();
-    let port = match iter.next()? {
-        Protocol::Memory(port) => port,
-        _ => return None,
+    let Protocol::Memory(port) = iter.next()? else {
+        return None;
     };
     match iter.next() {
         None | Some(Protocol::P2p(_)) if iter.next().is_none() => Some(port),
