@@ -1,0 +1,659 @@
+//! The session: the stream table and its rules (a synchronous state machine over frames),
+//! and the two tasks that move frames between it and the IO.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    mem,
+    sync::{Arc, Mutex, MutexGuard},
+    task::Waker,
+    time::{Duration, Instant},
+};
+
+use bytes::{Buf, Bytes, BytesMut};
+use mycel_core::{BoxedIo, Role};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf},
+    sync::Notify,
+};
+
+use crate::{
+    Config, YamuxError,
+    frame::{ACK, FIN, FrameType, GO_AWAY_NORMAL, HEADER_LEN, Header, RST, SYN},
+};
+
+/// Every stream starts with this receive window (spec: 256 KiB).
+pub const INITIAL_WINDOW: u32 = 256 * 1024;
+
+/// Data bytes queued for the writer before writers wait.
+const MAX_QUEUED_DATA: usize = 1024 * 1024;
+/// Queued frames of any kind past which the reader stops reading (a peer that makes us
+/// answer pings or open streams but never reads our answers).
+const MAX_QUEUED_FRAMES: usize = 4096;
+/// Bytes asked of the IO per read.
+const READ_CHUNK: usize = 64 * 1024;
+
+pub(crate) struct Frame {
+    header: Header,
+    payload: Bytes,
+}
+
+pub(crate) struct StreamState {
+    pub(crate) recv: VecDeque<Bytes>,
+    /// Credit the remote still has: bytes it may send before our next window update.
+    pub(crate) recv_window: u32,
+    /// The window we aim to give (grows with auto-tuning).
+    pub(crate) window_max: u32,
+    /// Bytes read by the application but not yet returned as credit.
+    pub(crate) pending_credit: u32,
+    pub(crate) last_update: Instant,
+    pub(crate) send_window: u32,
+    pub(crate) read_waker: Option<Waker>,
+    pub(crate) write_waker: Option<Waker>,
+    pub(crate) flush_waker: Option<Waker>,
+    /// Sequence number of the last frame this stream queued.
+    pub(crate) last_seq: u64,
+    pub(crate) local_fin: bool,
+    pub(crate) remote_fin: bool,
+    pub(crate) reset: bool,
+    /// We opened it and the remote has not acknowledged it yet.
+    pub(crate) unacked: bool,
+}
+
+impl StreamState {
+    fn new(send_window: u32, unacked: bool) -> Self {
+        StreamState {
+            recv: VecDeque::new(),
+            recv_window: INITIAL_WINDOW,
+            window_max: INITIAL_WINDOW,
+            pending_credit: 0,
+            last_update: Instant::now(),
+            send_window,
+            read_waker: None,
+            write_waker: None,
+            flush_waker: None,
+            last_seq: 0,
+            local_fin: false,
+            remote_fin: false,
+            reset: false,
+            unacked,
+        }
+    }
+
+    fn wake_all(&mut self) {
+        for waker in [
+            self.read_waker.take(),
+            self.write_waker.take(),
+            self.flush_waker.take(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            waker.wake();
+        }
+    }
+}
+
+pub(crate) struct State {
+    pub(crate) config: Config,
+    role: Role,
+    pub(crate) streams: HashMap<u32, StreamState>,
+    next_id: u32,
+    highest_inbound: u32,
+    accept_queue: VecDeque<u32>,
+    pub(crate) accept_waker: Option<Waker>,
+    outbound: VecDeque<Frame>,
+    queued_data: usize,
+    queued_seq: u64,
+    flushed_seq: u64,
+    /// Streams waiting for room in the outbound queue.
+    queue_waiters: Vec<u32>,
+    ack_backlog: usize,
+    total_window: usize,
+    rtt: Option<Duration>,
+    ping: Option<(u32, Instant)>,
+    remote_go_away: bool,
+    /// A go-away is queued: no new streams.
+    closing: bool,
+    /// Why the session ended, once it has.
+    closed: Option<String>,
+}
+
+impl State {
+    fn new(config: Config, role: Role) -> Self {
+        State {
+            config,
+            role,
+            streams: HashMap::new(),
+            next_id: if role == Role::Initiator { 1 } else { 2 },
+            highest_inbound: 0,
+            accept_queue: VecDeque::new(),
+            accept_waker: None,
+            outbound: VecDeque::new(),
+            queued_data: 0,
+            queued_seq: 0,
+            flushed_seq: 0,
+            queue_waiters: Vec::new(),
+            ack_backlog: 0,
+            total_window: 0,
+            rtt: None,
+            ping: None,
+            remote_go_away: false,
+            closing: false,
+            closed: None,
+        }
+    }
+
+    fn is_remote_id(&self, id: u32) -> bool {
+        // The dialer (initiator) uses odd ids, the listener even ones.
+        (id % 2 == 1) == (self.role == Role::Responder)
+    }
+
+    fn queue(&mut self, header: Header, payload: Bytes) -> u64 {
+        self.queued_data += payload.len();
+        self.queued_seq += 1;
+        self.outbound.push_back(Frame { header, payload });
+        self.queued_seq
+    }
+
+    fn queue_stream_flags(&mut self, id: u32, flags: u16, delta: u32) -> u64 {
+        self.queue(
+            Header::new(FrameType::WindowUpdate, flags, id, delta),
+            Bytes::new(),
+        )
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.is_some()
+    }
+
+    pub(crate) fn closed_error(&self) -> std::io::Error {
+        std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            format!(
+                "yamux connection closed: {}",
+                self.closed.as_deref().unwrap_or("closing")
+            ),
+        )
+    }
+
+    pub(crate) fn rtt(&self) -> Option<Duration> {
+        self.rtt
+    }
+
+    pub(crate) fn has_queue_room(&self) -> bool {
+        self.queued_data < MAX_QUEUED_DATA
+    }
+
+    /// Handles one frame from the remote. An error ends the session.
+    pub(crate) fn on_frame(&mut self, header: Header, payload: Bytes) -> Result<(), YamuxError> {
+        match header.kind {
+            FrameType::Ping => {
+                if header.flags & SYN != 0 {
+                    self.queue(
+                        Header::new(FrameType::Ping, ACK, 0, header.length),
+                        Bytes::new(),
+                    );
+                } else if header.flags & ACK != 0 {
+                    if let Some((value, sent)) = self.ping {
+                        if value == header.length {
+                            self.rtt = Some(sent.elapsed());
+                            self.ping = None;
+                        }
+                    }
+                }
+                Ok(())
+            }
+            FrameType::GoAway if header.length == GO_AWAY_NORMAL => {
+                tracing::debug!("remote is going away");
+                self.remote_go_away = true;
+                Ok(())
+            }
+            FrameType::GoAway => Err(YamuxError::RemoteGoAway(header.length)),
+            FrameType::Data | FrameType::WindowUpdate => self.on_stream_frame(header, payload),
+        }
+    }
+
+    fn on_stream_frame(&mut self, header: Header, payload: Bytes) -> Result<(), YamuxError> {
+        let id = header.stream_id;
+        if id == 0 {
+            return Err(YamuxError::UnknownStream(0));
+        }
+        if header.flags & SYN != 0 {
+            if !self.is_remote_id(id) || self.streams.contains_key(&id) {
+                return Err(YamuxError::InvalidSyn(id));
+            }
+            self.highest_inbound = self.highest_inbound.max(id);
+            if self.closing || self.streams.len() >= self.config.max_streams {
+                tracing::debug!(stream = id, "refusing inbound stream: limit reached");
+                self.queue_stream_flags(id, RST, 0);
+                return Ok(());
+            }
+            self.streams
+                .insert(id, StreamState::new(INITIAL_WINDOW, false));
+            self.total_window += INITIAL_WINDOW as usize;
+            self.accept_queue.push_back(id);
+            if let Some(w) = self.accept_waker.take() {
+                w.wake();
+            }
+        }
+        let Some(stream) = self.streams.get_mut(&id) else {
+            let seen = if self.is_remote_id(id) {
+                id <= self.highest_inbound
+            } else {
+                id < self.next_id
+            };
+            // A stream that existed and is gone (reset, or dropped on our side): frames
+            // still in flight are expected and dropped.
+            return if seen {
+                Ok(())
+            } else {
+                Err(YamuxError::UnknownStream(id))
+            };
+        };
+        if header.flags & ACK != 0 && stream.unacked {
+            stream.unacked = false;
+            self.ack_backlog -= 1;
+        }
+        if header.kind == FrameType::Data && !payload.is_empty() {
+            let len = payload.len() as u32;
+            if len > stream.recv_window {
+                return Err(YamuxError::WindowViolation(id));
+            }
+            stream.recv_window -= len;
+            if !stream.reset && !stream.remote_fin {
+                stream.recv.push_back(payload);
+                if let Some(w) = stream.read_waker.take() {
+                    w.wake();
+                }
+            }
+        }
+        if header.kind == FrameType::WindowUpdate && header.length > 0 {
+            stream.send_window = stream
+                .send_window
+                .checked_add(header.length)
+                .ok_or(YamuxError::WindowOverflow(id))?;
+            if let Some(w) = stream.write_waker.take() {
+                w.wake();
+            }
+        }
+        if header.flags & FIN != 0 {
+            stream.remote_fin = true;
+            if let Some(w) = stream.read_waker.take() {
+                w.wake();
+            }
+        }
+        if header.flags & RST != 0 {
+            stream.reset = true;
+            stream.wake_all();
+        }
+        Ok(())
+    }
+
+    /// Opens an outbound stream, or says why not. `Ok(None)`: the ACK backlog is full.
+    pub(crate) fn open(&mut self) -> Result<Option<u32>, YamuxError> {
+        if self.closed.is_some() || self.closing || self.remote_go_away {
+            return Err(YamuxError::Closed);
+        }
+        if self.streams.len() >= self.config.max_streams {
+            return Err(YamuxError::TooManyStreams);
+        }
+        if self.ack_backlog >= self.config.max_ack_backlog {
+            return Ok(None);
+        }
+        let id = self.next_id;
+        self.next_id = id.checked_add(2).ok_or(YamuxError::StreamIdsExhausted)?;
+        self.streams
+            .insert(id, StreamState::new(INITIAL_WINDOW, true));
+        self.total_window += INITIAL_WINDOW as usize;
+        self.ack_backlog += 1;
+        self.queue_stream_flags(id, SYN, 0);
+        Ok(Some(id))
+    }
+
+    /// The next inbound stream, acknowledged as it is handed out.
+    pub(crate) fn accept(&mut self) -> Option<u32> {
+        while let Some(id) = self.accept_queue.pop_front() {
+            if self.streams.contains_key(&id) {
+                self.queue_stream_flags(id, ACK, 0);
+                return Some(id);
+            }
+        }
+        None
+    }
+
+    /// Takes up to `buf.len()` buffered bytes of stream `id`; returns credit to the
+    /// remote when half the window has been read, growing the window when updates come
+    /// faster than the round trip.
+    pub(crate) fn read(&mut self, id: u32, buf: &mut tokio::io::ReadBuf<'_>) -> usize {
+        let Some(stream) = self.streams.get_mut(&id) else {
+            return 0;
+        };
+        let mut n = 0;
+        while buf.remaining() > 0 {
+            let Some(chunk) = stream.recv.front_mut() else {
+                break;
+            };
+            let take = chunk.len().min(buf.remaining());
+            buf.put_slice(&chunk[..take]);
+            chunk.advance(take);
+            if chunk.is_empty() {
+                stream.recv.pop_front();
+            }
+            n += take;
+        }
+        stream.pending_credit += n as u32;
+        if stream.pending_credit >= stream.window_max / 2 && !stream.remote_fin && !stream.reset {
+            let now = Instant::now();
+            let mut credit = stream.pending_credit;
+            if let Some(rtt) = self.rtt {
+                let fast = now.duration_since(stream.last_update) < rtt * 4;
+                let grow = stream
+                    .window_max
+                    .min(self.config.max_window.saturating_sub(stream.window_max));
+                if fast
+                    && grow > 0
+                    && self.total_window + grow as usize <= self.config.max_connection_window
+                {
+                    stream.window_max += grow;
+                    self.total_window += grow as usize;
+                    credit += grow;
+                }
+            }
+            stream.recv_window += credit;
+            stream.pending_credit = 0;
+            stream.last_update = now;
+            self.queue_stream_flags(id, 0, credit);
+        }
+        n
+    }
+
+    /// Queues up to `data.len()` bytes as one data frame; returns how many.
+    pub(crate) fn write(&mut self, id: u32, data: &[u8]) -> usize {
+        let max = self.config.max_frame_payload;
+        let Some(stream) = self.streams.get_mut(&id) else {
+            return 0;
+        };
+        let n = data.len().min(stream.send_window as usize).min(max);
+        stream.send_window -= n as u32;
+        let seq = self.queue(
+            Header::new(FrameType::Data, 0, id, n as u32),
+            Bytes::copy_from_slice(&data[..n]),
+        );
+        if let Some(stream) = self.streams.get_mut(&id) {
+            stream.last_seq = seq;
+        }
+        n
+    }
+
+    pub(crate) fn stream(&mut self, id: u32) -> Option<&mut StreamState> {
+        self.streams.get_mut(&id)
+    }
+
+    pub(crate) fn wait_for_queue_room(&mut self, id: u32) {
+        if !self.queue_waiters.contains(&id) {
+            self.queue_waiters.push(id);
+        }
+    }
+
+    /// Half-closes our side of stream `id`.
+    pub(crate) fn finish(&mut self, id: u32) {
+        if let Some(stream) = self.streams.get_mut(&id) {
+            if stream.local_fin || stream.reset {
+                return;
+            }
+            stream.local_fin = true;
+            let seq = self.queue_stream_flags(id, FIN, 0);
+            if let Some(stream) = self.streams.get_mut(&id) {
+                stream.last_seq = seq;
+            }
+        }
+    }
+
+    pub(crate) fn is_flushed(&self, id: u32) -> bool {
+        self.streams
+            .get(&id)
+            .is_none_or(|s| s.last_seq <= self.flushed_seq)
+    }
+
+    /// The stream handle is gone: reset the stream unless it ended cleanly.
+    pub(crate) fn drop_stream(&mut self, id: u32) {
+        let Some(stream) = self.streams.remove(&id) else {
+            return;
+        };
+        self.total_window -= stream.window_max as usize;
+        if stream.unacked {
+            self.ack_backlog -= 1;
+        }
+        let ended = (stream.local_fin && stream.remote_fin) || stream.reset;
+        if !ended && self.closed.is_none() {
+            self.queue_stream_flags(id, RST, 0);
+        }
+    }
+
+    /// Ends the session: every stream and waiter learns of it.
+    pub(crate) fn fail(&mut self, reason: String) {
+        if self.closed.is_some() {
+            return;
+        }
+        tracing::debug!(%reason, "yamux session closed");
+        self.closed = Some(reason);
+        for stream in self.streams.values_mut() {
+            stream.wake_all();
+        }
+        if let Some(w) = self.accept_waker.take() {
+            w.wake();
+        }
+    }
+}
+
+/// State shared by the connection handle, its streams and its tasks.
+pub(crate) struct Shared {
+    state: Mutex<State>,
+    /// Frames were queued (or the session is closing): the writer has work.
+    pub(crate) writer: Notify,
+    /// The writer made progress: the reader may resume, openers may retry.
+    pub(crate) progress: Notify,
+}
+
+impl Shared {
+    pub(crate) fn new(config: Config, role: Role) -> Arc<Self> {
+        Arc::new(Shared {
+            state: Mutex::new(State::new(config, role)),
+            writer: Notify::new(),
+            progress: Notify::new(),
+        })
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Locks, runs `f`, and wakes the writer if `f` queued frames.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        let mut state = self.lock();
+        let before = state.queued_seq;
+        let result = f(&mut state);
+        let queued = state.queued_seq != before;
+        drop(state);
+        if queued {
+            self.writer.notify_one();
+        }
+        result
+    }
+
+    /// Ends the session, telling the remote why with a go-away when that makes sense.
+    pub(crate) fn fail(&self, error: &YamuxError) {
+        self.with(|state| {
+            if state.closed.is_none() && !matches!(error, YamuxError::Io(_)) && !state.closing {
+                state.closing = true;
+                let code = error.go_away_code();
+                state.queue(Header::new(FrameType::GoAway, 0, 0, code), Bytes::new());
+            }
+            state.fail(error.to_string());
+        });
+        self.progress.notify_waiters();
+    }
+
+    /// Queues a normal go-away: no new streams; the writer then shuts the IO down.
+    pub(crate) fn go_away(&self) {
+        self.with(|state| {
+            if !state.closing && state.closed.is_none() {
+                state.closing = true;
+                state.queue(
+                    Header::new(FrameType::GoAway, 0, 0, GO_AWAY_NORMAL),
+                    Bytes::new(),
+                );
+            }
+        });
+    }
+
+    pub(crate) fn send_ping(&self) {
+        let value: u32 = rand::random();
+        self.with(|state| {
+            state.ping = Some((value, Instant::now()));
+            state.queue(Header::new(FrameType::Ping, SYN, 0, value), Bytes::new());
+        });
+    }
+}
+
+/// Reads frames and feeds them to the state machine until the session ends.
+pub(crate) async fn reader_task(shared: Arc<Shared>, mut io: ReadHalf<BoxedIo>) {
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let result: Result<(), YamuxError> = async {
+        loop {
+            while buf.len() < HEADER_LEN {
+                read_more(&mut io, &mut buf, HEADER_LEN).await?;
+            }
+            let header = Header::decode(buf[..HEADER_LEN].try_into().expect("12 bytes"))?;
+            buf.advance(HEADER_LEN);
+            let payload = if header.kind == FrameType::Data && header.length > 0 {
+                let len = header.length as usize;
+                // Bound the allocation before reading: no window is ever larger.
+                if header.length > shared.lock().config.max_window {
+                    return Err(YamuxError::WindowViolation(header.stream_id));
+                }
+                while buf.len() < len {
+                    read_more(&mut io, &mut buf, len).await?;
+                }
+                buf.split_to(len).freeze()
+            } else {
+                Bytes::new()
+            };
+            let wait = shared.with(|state| -> Result<bool, YamuxError> {
+                state.on_frame(header, payload)?;
+                Ok(state.outbound.len() > MAX_QUEUED_FRAMES)
+            })?;
+            if wait {
+                // Our answers pile up unread: stop reading until the writer catches up.
+                let progress = shared.progress.notified();
+                if shared.lock().outbound.len() > MAX_QUEUED_FRAMES {
+                    progress.await;
+                }
+            }
+        }
+    }
+    .await;
+    if let Err(e) = result {
+        shared.fail(&e);
+    }
+}
+
+async fn read_more(
+    io: &mut ReadHalf<BoxedIo>,
+    buf: &mut BytesMut,
+    want: usize,
+) -> Result<(), YamuxError> {
+    buf.reserve(READ_CHUNK.max(want - buf.len().min(want)));
+    if io.read_buf(buf).await? == 0 {
+        return Err(YamuxError::Io(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "remote closed the connection",
+        )));
+    }
+    Ok(())
+}
+
+/// Writes queued frames, flushing after each batch, until the session ends.
+pub(crate) async fn writer_task(shared: Arc<Shared>, mut io: WriteHalf<BoxedIo>) {
+    let keep_alive = shared.lock().config.keep_alive;
+    let mut ticker = keep_alive.map(|period| {
+        let mut t = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        t
+    });
+    loop {
+        let (batch, seq, done) = {
+            let mut state = shared.lock();
+            let batch = mem::take(&mut state.outbound);
+            let data: usize = batch.iter().map(|f| f.payload.len()).sum();
+            state.queued_data -= data;
+            let done = state.closed.is_some() || (state.closing && batch.is_empty());
+            (batch, state.queued_seq, done)
+        };
+        if !batch.is_empty() {
+            if let Err(e) = write_batch(&mut io, batch).await {
+                shared.fail(&YamuxError::Io(e));
+                break;
+            }
+            shared.with(|state| {
+                state.flushed_seq = seq;
+                for stream in state.streams.values_mut() {
+                    if stream.last_seq <= seq {
+                        if let Some(w) = stream.flush_waker.take() {
+                            w.wake();
+                        }
+                    }
+                }
+                for id in mem::take(&mut state.queue_waiters) {
+                    if let Some(w) = state
+                        .streams
+                        .get_mut(&id)
+                        .and_then(|s| s.write_waker.take())
+                    {
+                        w.wake();
+                    }
+                }
+            });
+            shared.progress.notify_waiters();
+            continue;
+        }
+        if done {
+            let _ = io.shutdown().await;
+            shared.with(|state| state.fail("closed".into()));
+            shared.progress.notify_waiters();
+            break;
+        }
+        match ticker.as_mut() {
+            Some(ticker) => tokio::select! {
+                _ = shared.writer.notified() => {}
+                _ = ticker.tick() => {
+                    let unanswered = shared.lock().ping.is_some_and(|(_, sent)| {
+                        sent.elapsed() >= keep_alive.expect("ticker implies keep-alive")
+                    });
+                    if unanswered {
+                        shared.fail(&YamuxError::KeepAliveTimeout);
+                    } else {
+                        shared.send_ping();
+                    }
+                }
+            },
+            None => shared.writer.notified().await,
+        }
+    }
+}
+
+async fn write_batch(io: &mut WriteHalf<BoxedIo>, batch: VecDeque<Frame>) -> std::io::Result<()> {
+    let mut headers = BytesMut::new();
+    for frame in batch {
+        frame.header.encode(&mut headers);
+        if !frame.payload.is_empty() {
+            io.write_all(&headers).await?;
+            headers.clear();
+            io.write_all(&frame.payload).await?;
+        }
+    }
+    if !headers.is_empty() {
+        io.write_all(&headers).await?;
+    }
+    io.flush().await
+}

@@ -1,0 +1,323 @@
+//! Two yamux sessions over an in-memory pipe, and a raw peer that breaks the rules.
+
+use std::time::Duration;
+
+use mycel_core::Role;
+use mycel_yamux::{
+    Config, Connection, YamuxError,
+    frame::{ACK, FrameType, GO_AWAY_NORMAL, GO_AWAY_PROTOCOL_ERROR, HEADER_LEN, Header, SYN},
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+
+fn pair(client: Config, server: Config) -> (Connection, Connection) {
+    let (a, b) = tokio::io::duplex(256 * 1024);
+    (
+        Connection::new(Box::new(a), Role::Initiator, client),
+        Connection::new(Box::new(b), Role::Responder, server),
+    )
+}
+
+#[tokio::test]
+async fn half_close_keeps_the_other_direction_open() {
+    let (client, server) = pair(Config::default(), Config::default());
+    let mut c = client.open_stream().await.unwrap();
+    assert_eq!(c.id() % 2, 1, "dialer streams are odd");
+    c.write_all(b"request").await.unwrap();
+    c.shutdown().await.unwrap();
+    assert!(c.write_all(b"more").await.is_err(), "no writing after FIN");
+
+    let mut s = server.accept_stream().await.unwrap();
+    let mut req = Vec::new();
+    s.read_to_end(&mut req).await.unwrap();
+    assert_eq!(req, b"request");
+    s.write_all(b"response").await.unwrap();
+    s.shutdown().await.unwrap();
+    let mut resp = Vec::new();
+    c.read_to_end(&mut resp).await.unwrap();
+    assert_eq!(resp, b"response");
+
+    let mut from_server = server.open_stream().await.unwrap();
+    assert_eq!(from_server.id() % 2, 0, "listener streams are even");
+    from_server.write_all(b"x").await.unwrap();
+    from_server.flush().await.unwrap();
+    let mut got = [0u8; 1];
+    client
+        .accept_stream()
+        .await
+        .unwrap()
+        .read_exact(&mut got)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_streams_both_ways_at_once() {
+    let (client, server) = pair(Config::default(), Config::default());
+    let (client, server) = (std::sync::Arc::new(client), std::sync::Arc::new(server));
+    // Each side echoes whatever the other sends on the streams it accepts.
+    for conn in [client.clone(), server.clone()] {
+        tokio::spawn(async move {
+            while let Ok(mut s) = conn.accept_stream().await {
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    s.read_to_end(&mut buf).await.unwrap();
+                    s.write_all(&buf).await.unwrap();
+                    s.shutdown().await.unwrap();
+                });
+            }
+        });
+    }
+    let mut tasks = Vec::new();
+    for i in 0..64usize {
+        let conn = if i % 2 == 0 {
+            client.clone()
+        } else {
+            server.clone()
+        };
+        tasks.push(tokio::spawn(async move {
+            let data: Vec<u8> = (0..(i * 7919 % 300_000)).map(|b| (b * i) as u8).collect();
+            let mut s = conn.open_stream().await.unwrap();
+            let (mut r, mut w) = tokio::io::split(&mut s);
+            let send = async {
+                w.write_all(&data).await.unwrap();
+                w.shutdown().await.unwrap();
+            };
+            let recv = async {
+                let mut back = Vec::new();
+                r.read_to_end(&mut back).await.unwrap();
+                back
+            };
+            let ((), back) = tokio::join!(send, recv);
+            assert_eq!(back, data, "stream {i}");
+        }));
+    }
+    for t in tasks {
+        tokio::time::timeout(Duration::from_secs(20), t)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_reader_that_does_not_read_stops_only_its_sender() {
+    let (client, server) = pair(Config::default(), Config::default());
+    let mut slow = client.open_stream().await.unwrap();
+    let fast = client.open_stream().await.unwrap();
+    let _slow_in = server.accept_stream().await.unwrap(); // never read
+    let mut fast_in = server.accept_stream().await.unwrap();
+
+    // The slow stream takes the initial 256 KiB window, then blocks.
+    let blob = vec![7u8; 512 * 1024];
+    let written = tokio::time::timeout(Duration::from_millis(300), slow.write_all(&blob)).await;
+    assert!(written.is_err(), "writing past the window must wait");
+
+    // The other stream is unaffected.
+    let mut fast = fast;
+    let send = async {
+        fast.write_all(&blob).await.unwrap();
+        fast.shutdown().await.unwrap();
+    };
+    let mut got = Vec::new();
+    let recv = fast_in.read_to_end(&mut got);
+    let ((), read) =
+        tokio::time::timeout(Duration::from_secs(5), async { tokio::join!(send, recv) })
+            .await
+            .expect("the other stream is not blocked");
+    read.unwrap();
+    assert_eq!(got.len(), blob.len());
+}
+
+#[tokio::test]
+async fn streams_past_the_limit_are_reset_and_the_connection_lives() {
+    let server_config = Config {
+        max_streams: 3,
+        ..Config::default()
+    };
+    let (client, server) = pair(Config::default(), server_config);
+    let mut streams = Vec::new();
+    for _ in 0..4 {
+        let mut s = client.open_stream().await.unwrap();
+        s.write_all(b"hi").await.unwrap();
+        s.flush().await.unwrap();
+        streams.push(s);
+    }
+    for _ in 0..3 {
+        server.accept_stream().await.unwrap();
+    }
+    let mut refused = streams.pop().unwrap();
+    let err = refused.read(&mut [0u8; 4]).await.unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset);
+    assert!(!client.is_closed() && !server.is_closed());
+    // Existing streams still work.
+    streams[0].write_all(b"still here").await.unwrap();
+    streams[0].flush().await.unwrap();
+}
+
+#[tokio::test]
+async fn dropping_a_stream_resets_it() {
+    let (client, server) = pair(Config::default(), Config::default());
+    let mut c = client.open_stream().await.unwrap();
+    c.write_all(b"x").await.unwrap();
+    c.flush().await.unwrap();
+    let mut s = server.accept_stream().await.unwrap();
+    drop(c);
+    let mut buf = [0u8; 8];
+    assert_eq!(s.read(&mut buf).await.unwrap(), 1);
+    let err = s.read(&mut buf).await.unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset);
+}
+
+#[tokio::test]
+async fn close_ends_the_session_on_both_sides() {
+    let (client, server) = pair(Config::default(), Config::default());
+    let mut s = client.open_stream().await.unwrap();
+    s.flush().await.unwrap();
+    let mut inbound = server.accept_stream().await.unwrap();
+    client.close().await.unwrap();
+    assert!(client.is_closed());
+    assert!(matches!(
+        server.accept_stream().await,
+        Err(YamuxError::Closed)
+    ));
+    assert!(inbound.read(&mut [0u8; 4]).await.is_err());
+    assert!(matches!(
+        client.open_stream().await,
+        Err(YamuxError::Closed)
+    ));
+}
+
+#[tokio::test]
+async fn keep_alive_closes_a_silent_connection() {
+    let (a, _silent_peer) = tokio::io::duplex(1024);
+    let config = Config {
+        keep_alive: Some(Duration::from_millis(50)),
+        ..Config::default()
+    };
+    let conn = Connection::new(Box::new(a), Role::Initiator, config);
+    let r = tokio::time::timeout(Duration::from_secs(2), conn.accept_stream()).await;
+    assert!(matches!(r, Ok(Err(YamuxError::Closed))));
+}
+
+/// A session against a raw peer: returns the session and the raw end.
+fn raw_peer(role: Role) -> (Connection, DuplexStream) {
+    let (a, b) = tokio::io::duplex(1 << 20);
+    (Connection::new(Box::new(a), role, Config::default()), b)
+}
+
+async fn read_frame(raw: &mut DuplexStream) -> Header {
+    let mut h = [0u8; HEADER_LEN];
+    raw.read_exact(&mut h).await.unwrap();
+    let header = Header::decode(&h).unwrap();
+    if header.kind == FrameType::Data {
+        let mut payload = vec![0u8; header.length as usize];
+        raw.read_exact(&mut payload).await.unwrap();
+    }
+    header
+}
+
+/// Reads frames until a go-away; returns its code.
+async fn go_away_code(raw: &mut DuplexStream) -> u32 {
+    loop {
+        let h = tokio::time::timeout(Duration::from_secs(5), read_frame(raw))
+            .await
+            .unwrap();
+        if h.kind == FrameType::GoAway {
+            return h.length;
+        }
+    }
+}
+
+#[tokio::test]
+async fn protocol_violations_end_in_a_protocol_error_go_away() {
+    let bad_version = {
+        let mut b = Header::new(FrameType::Data, SYN, 1, 0).to_bytes();
+        b[0] = 7;
+        b.to_vec()
+    };
+    let bad_type = {
+        let mut b = Header::new(FrameType::Data, SYN, 1, 0).to_bytes();
+        b[1] = 9;
+        b.to_vec()
+    };
+    let unknown_stream = Header::new(FrameType::Data, 0, 99, 0).to_bytes().to_vec();
+    let window_violation = {
+        let mut b = Header::new(FrameType::WindowUpdate, SYN, 1, 0)
+            .to_bytes()
+            .to_vec();
+        let over = 256 * 1024 + 1;
+        b.extend_from_slice(&Header::new(FrameType::Data, 0, 1, over).to_bytes());
+        b.extend(std::iter::repeat_n(0u8, over as usize));
+        b
+    };
+    let wrong_parity_syn = Header::new(FrameType::WindowUpdate, SYN, 2, 0)
+        .to_bytes()
+        .to_vec();
+    let stream_frame_on_zero = Header::new(FrameType::Data, 0, 0, 0).to_bytes().to_vec();
+    for (name, bytes) in [
+        ("bad version", bad_version),
+        ("bad type", bad_type),
+        ("unknown stream", unknown_stream),
+        ("window violation", window_violation),
+        (
+            "syn with the listener's parity from the dialer",
+            wrong_parity_syn,
+        ),
+        ("stream frame on id 0", stream_frame_on_zero),
+    ] {
+        // We are the listener; the raw peer plays the dialer (odd ids).
+        let (conn, mut raw) = raw_peer(Role::Responder);
+        raw.write_all(&bytes).await.unwrap();
+        assert_eq!(
+            go_away_code(&mut raw).await,
+            GO_AWAY_PROTOCOL_ERROR,
+            "{name}"
+        );
+        let mut rest = Vec::new();
+        raw.read_to_end(&mut rest).await.unwrap();
+        assert!(conn.is_closed(), "{name}: session ends");
+    }
+}
+
+#[tokio::test]
+async fn pings_are_answered_with_the_same_value() {
+    let (_conn, mut raw) = raw_peer(Role::Responder);
+    raw.write_all(&Header::new(FrameType::Ping, SYN, 0, 0xdead_beef).to_bytes())
+        .await
+        .unwrap();
+    loop {
+        let h = read_frame(&mut raw).await;
+        if h.kind == FrameType::Ping && h.flags & ACK != 0 {
+            assert_eq!(h.length, 0xdead_beef);
+            break;
+        }
+    }
+}
+
+#[tokio::test]
+async fn opening_sends_syn_and_accepting_sends_ack() {
+    let (conn, mut raw) = raw_peer(Role::Initiator);
+    let _s = conn.open_stream().await.unwrap();
+    loop {
+        let h = read_frame(&mut raw).await;
+        if h.kind == FrameType::WindowUpdate {
+            assert_eq!((h.flags, h.stream_id, h.length), (SYN, 1, 0));
+            break;
+        }
+    }
+    raw.write_all(&Header::new(FrameType::WindowUpdate, SYN, 2, 0).to_bytes())
+        .await
+        .unwrap();
+    let _inbound = conn.accept_stream().await.unwrap();
+    let h = read_frame(&mut raw).await;
+    assert_eq!(
+        (h.kind, h.flags, h.stream_id),
+        (FrameType::WindowUpdate, ACK, 2)
+    );
+    // A normal go-away from the remote stops new streams but not the session.
+    raw.write_all(&Header::new(FrameType::GoAway, 0, 0, GO_AWAY_NORMAL).to_bytes())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(matches!(conn.open_stream().await, Err(YamuxError::Closed)));
+}
