@@ -16,6 +16,8 @@ use tokio::{
     sync::Notify,
 };
 
+#[cfg(test)]
+use crate::DEFAULT_MAX_WINDOW;
 use crate::{
     Config, YamuxError,
     frame::{ACK, FIN, FrameType, GO_AWAY_NORMAL, HEADER_LEN, Header, RST, SYN},
@@ -656,4 +658,113 @@ async fn write_batch(io: &mut WriteHalf<BoxedIo>, batch: VecDeque<Frame>) -> std
         io.write_all(&headers).await?;
     }
     io.flush().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(id: u32, len: usize) -> (Header, Bytes) {
+        (
+            Header::new(FrameType::Data, 0, id, len as u32),
+            Bytes::from(vec![0u8; len]),
+        )
+    }
+
+    fn credits(state: &mut State) -> Vec<u32> {
+        state
+            .outbound
+            .drain(..)
+            .filter(|f| f.header.kind == FrameType::WindowUpdate && f.header.flags == 0)
+            .map(|f| f.header.length)
+            .collect()
+    }
+
+    fn read_all(state: &mut State, id: u32, len: usize) {
+        let mut buf = vec![0u8; len];
+        let mut read = tokio::io::ReadBuf::new(&mut buf);
+        assert_eq!(state.read(id, &mut read), len);
+    }
+
+    #[test]
+    fn credit_is_returned_after_half_the_window_is_read() {
+        let mut state = State::new(Config::default(), Role::Responder);
+        state
+            .on_frame(
+                Header::new(FrameType::WindowUpdate, SYN, 1, 0),
+                Bytes::new(),
+            )
+            .unwrap();
+        let (h, p) = data(1, 100 * 1024);
+        state.on_frame(h, p).unwrap();
+        read_all(&mut state, 1, 100 * 1024);
+        assert!(
+            credits(&mut state).is_empty(),
+            "less than half the window read"
+        );
+        let (h, p) = data(1, 50 * 1024);
+        state.on_frame(h, p).unwrap();
+        read_all(&mut state, 1, 50 * 1024);
+        assert_eq!(
+            credits(&mut state),
+            vec![150 * 1024],
+            "no RTT known: no growth"
+        );
+        assert_eq!(state.streams[&1].recv_window, INITIAL_WINDOW);
+    }
+
+    #[test]
+    fn window_grows_when_updates_come_faster_than_the_round_trip() {
+        let mut state = State::new(Config::default(), Role::Responder);
+        state.rtt = Some(Duration::from_secs(3600));
+        state
+            .on_frame(
+                Header::new(FrameType::WindowUpdate, SYN, 1, 0),
+                Bytes::new(),
+            )
+            .unwrap();
+        let mut windows = Vec::new();
+        for _ in 0..12 {
+            let half = (state.streams[&1].window_max / 2) as usize;
+            let (h, p) = data(1, half);
+            state.on_frame(h, p).unwrap();
+            read_all(&mut state, 1, half);
+            windows.push(state.streams[&1].window_max);
+        }
+        assert_eq!(
+            windows[0],
+            2 * INITIAL_WINDOW,
+            "doubled on the first fast update"
+        );
+        assert_eq!(
+            *windows.last().unwrap(),
+            DEFAULT_MAX_WINDOW,
+            "capped at the maximum"
+        );
+        let credit: u32 = credits(&mut state).iter().sum();
+        let consumed: u32 =
+            windows.iter().map(|w| w / 2).sum::<u32>() - windows[0] / 2 + INITIAL_WINDOW / 2;
+        assert!(
+            credit > consumed,
+            "growth is granted on top of what was read"
+        );
+    }
+
+    #[test]
+    fn data_past_the_window_is_a_violation() {
+        let mut state = State::new(Config::default(), Role::Responder);
+        state
+            .on_frame(
+                Header::new(FrameType::WindowUpdate, SYN, 1, 0),
+                Bytes::new(),
+            )
+            .unwrap();
+        let (h, p) = data(1, INITIAL_WINDOW as usize);
+        state.on_frame(h, p).unwrap();
+        let (h, p) = data(1, 1);
+        assert!(matches!(
+            state.on_frame(h, p),
+            Err(YamuxError::WindowViolation(1))
+        ));
+    }
 }

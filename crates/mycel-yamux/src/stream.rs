@@ -65,11 +65,12 @@ impl AsyncRead for Stream {
             let Some(stream) = state.stream(id) else {
                 return Poll::Ready(Err(closed_error));
             };
-            if stream.reset {
-                return Poll::Ready(Err(reset_error()));
-            }
+            // A FIN that came before a reset ended the read side cleanly.
             if stream.remote_fin {
                 return Poll::Ready(Ok(()));
+            }
+            if stream.reset {
+                return Poll::Ready(Err(reset_error()));
             }
             if closed {
                 return Poll::Ready(Err(closed_error));
