@@ -534,10 +534,7 @@ pub(crate) async fn reader_task(shared: Arc<Shared>, mut io: ReadHalf<BoxedIo>) 
                 if header.length > shared.lock().config.max_window {
                     return Err(YamuxError::WindowViolation(header.stream_id));
                 }
-                while buf.len() < len {
-                    read_more(&mut io, &mut buf, len).await?;
-                }
-                buf.split_to(len).freeze()
+                read_payload(&mut io, &mut buf, len).await?
             } else {
                 Bytes::new()
             };
@@ -558,6 +555,36 @@ pub(crate) async fn reader_task(shared: Arc<Shared>, mut io: ReadHalf<BoxedIo>) 
     if let Err(e) = result {
         shared.fail(&e);
     }
+}
+
+/// The next `len` bytes as one buffer. A large payload is read straight into a buffer
+/// of its own size, so it is neither copied again nor over-read.
+async fn read_payload(
+    io: &mut ReadHalf<BoxedIo>,
+    buf: &mut BytesMut,
+    len: usize,
+) -> Result<Bytes, YamuxError> {
+    if buf.len() >= len {
+        return Ok(buf.split_to(len).freeze());
+    }
+    if len <= READ_CHUNK {
+        while buf.len() < len {
+            read_more(io, buf, len).await?;
+        }
+        return Ok(buf.split_to(len).freeze());
+    }
+    let mut payload = BytesMut::with_capacity(len);
+    payload.extend_from_slice(&buf.split());
+    while payload.len() < len {
+        let want = len - payload.len();
+        if (&mut *io).take(want as u64).read_buf(&mut payload).await? == 0 {
+            return Err(YamuxError::Io(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "remote closed the connection inside a frame",
+            )));
+        }
+    }
+    Ok(payload.freeze())
 }
 
 async fn read_more(

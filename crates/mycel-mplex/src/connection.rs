@@ -1,0 +1,498 @@
+//! The session: the stream table (a synchronous state machine over messages) and the
+//! two tasks that move messages between it and the IO.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    mem,
+    sync::{Arc, Mutex, MutexGuard},
+    task::Waker,
+};
+
+use bytes::{Buf, Bytes, BytesMut};
+use mycel_core::BoxedIo;
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf},
+    sync::Notify,
+};
+
+use crate::{
+    Config, MplexError,
+    codec::{MAX_STREAM_ID, Message, Side},
+};
+
+/// Data bytes queued for the writer before writers wait.
+const MAX_QUEUED_DATA: usize = 1024 * 1024;
+/// Queued messages of any kind past which the reader stops reading.
+const MAX_QUEUED_MESSAGES: usize = 4096;
+/// Bytes asked of the IO per read.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// A stream is named by its id and by who opened it: both sides may use the same id.
+pub(crate) type Key = (u64, bool /* we opened it */);
+
+fn our_side(key: Key) -> Side {
+    if key.1 {
+        Side::Initiator
+    } else {
+        Side::Receiver
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct StreamState {
+    recv: VecDeque<Bytes>,
+    buffered: usize,
+    pub(crate) read_waker: Option<Waker>,
+    pub(crate) write_waker: Option<Waker>,
+    pub(crate) flush_waker: Option<Waker>,
+    last_seq: u64,
+    pub(crate) local_closed: bool,
+    pub(crate) remote_closed: bool,
+    pub(crate) reset: bool,
+}
+
+impl StreamState {
+    fn wake_all(&mut self) {
+        for waker in [
+            self.read_waker.take(),
+            self.write_waker.take(),
+            self.flush_waker.take(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            waker.wake();
+        }
+    }
+}
+
+pub(crate) struct State {
+    pub(crate) config: Config,
+    pub(crate) streams: HashMap<Key, StreamState>,
+    next_id: u64,
+    accept_queue: VecDeque<Key>,
+    pub(crate) accept_waker: Option<Waker>,
+    outbound: VecDeque<Message>,
+    queued_data: usize,
+    queued_seq: u64,
+    flushed_seq: u64,
+    queue_waiters: Vec<Key>,
+    /// The stream whose full buffer holds the reader task up.
+    blocked_on: Option<Key>,
+    closing: bool,
+    closed: Option<String>,
+}
+
+impl State {
+    fn new(config: Config) -> Self {
+        State {
+            config,
+            streams: HashMap::new(),
+            next_id: 0,
+            accept_queue: VecDeque::new(),
+            accept_waker: None,
+            outbound: VecDeque::new(),
+            queued_data: 0,
+            queued_seq: 0,
+            flushed_seq: 0,
+            queue_waiters: Vec::new(),
+            blocked_on: None,
+            closing: false,
+            closed: None,
+        }
+    }
+
+    fn queue(&mut self, msg: Message) -> u64 {
+        self.queued_data += msg.body().len();
+        self.queued_seq += 1;
+        self.outbound.push_back(msg);
+        self.queued_seq
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.is_some()
+    }
+
+    pub(crate) fn closed_error(&self) -> std::io::Error {
+        std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            format!(
+                "mplex connection closed: {}",
+                self.closed.as_deref().unwrap_or("closing")
+            ),
+        )
+    }
+
+    pub(crate) fn has_queue_room(&self) -> bool {
+        self.queued_data < MAX_QUEUED_DATA
+    }
+
+    pub(crate) fn stream(&mut self, key: Key) -> Option<&mut StreamState> {
+        self.streams.get_mut(&key)
+    }
+
+    /// Handles one message from the remote. An error ends the session. A data message
+    /// that would overflow its stream's buffer is handed back, to retry once the
+    /// application has read some.
+    pub(crate) fn on_message(&mut self, msg: Message) -> Result<Option<Message>, MplexError> {
+        self.blocked_on = None;
+        // The sender's "initiator" is the side that opened the stream; flip to our view.
+        let key = |id, side: Side| (id, side == Side::Receiver);
+        match msg {
+            Message::NewStream { id, .. } => {
+                let key = (id, false);
+                if self.streams.contains_key(&key) {
+                    return Err(MplexError::DuplicateStream(id));
+                }
+                if self.closing || self.streams.len() >= self.config.max_streams {
+                    tracing::debug!(stream = id, "refusing inbound stream: limit reached");
+                    self.queue(Message::Reset {
+                        id,
+                        side: Side::Receiver,
+                    });
+                    return Ok(None);
+                }
+                self.streams.insert(key, StreamState::default());
+                self.accept_queue.push_back(key);
+                if let Some(w) = self.accept_waker.take() {
+                    w.wake();
+                }
+            }
+            Message::Data { id, side, data } => {
+                let key = key(id, side);
+                let max = self.config.max_buffer_per_stream;
+                // Unknown: a stream we already dropped or reset; its data is moot.
+                let Some(stream) = self.streams.get_mut(&key) else {
+                    return Ok(None);
+                };
+                if stream.reset || stream.remote_closed || data.is_empty() {
+                    return Ok(None);
+                }
+                if stream.buffered + data.len() > max {
+                    // Hand it back: the reader waits a while for the stream to drain.
+                    self.blocked_on = Some(key);
+                    return Ok(Some(Message::Data { id, side, data }));
+                }
+                stream.buffered += data.len();
+                stream.recv.push_back(data);
+                if let Some(w) = stream.read_waker.take() {
+                    w.wake();
+                }
+            }
+            Message::Close { id, side } => {
+                if let Some(stream) = self.streams.get_mut(&key(id, side)) {
+                    stream.remote_closed = true;
+                    if let Some(w) = stream.read_waker.take() {
+                        w.wake();
+                    }
+                }
+            }
+            Message::Reset { id, side } => {
+                if let Some(stream) = self.streams.get_mut(&key(id, side)) {
+                    stream.reset = true;
+                    stream.wake_all();
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The application did not read in time: reset the stream, drop its data.
+    fn reset_slow_stream(&mut self, key: Key) {
+        self.blocked_on = None;
+        if let Some(stream) = self.streams.get_mut(&key) {
+            tracing::debug!(stream = key.0, "reader too slow: resetting stream");
+            stream.reset = true;
+            stream.recv.clear();
+            stream.buffered = 0;
+            stream.wake_all();
+            self.queue(Message::Reset {
+                id: key.0,
+                side: our_side(key),
+            });
+        }
+    }
+
+    /// Whether the reader task waits for this stream to drain.
+    pub(crate) fn reader_waits_for(&self, key: Key) -> bool {
+        self.blocked_on == Some(key)
+    }
+
+    pub(crate) fn open(&mut self) -> Result<Key, MplexError> {
+        if self.closed.is_some() || self.closing {
+            return Err(MplexError::Closed);
+        }
+        if self.streams.len() >= self.config.max_streams {
+            return Err(MplexError::TooManyStreams);
+        }
+        let id = self.next_id;
+        if id > MAX_STREAM_ID {
+            return Err(MplexError::StreamIdsExhausted);
+        }
+        self.next_id += 1;
+        let key = (id, true);
+        self.streams.insert(key, StreamState::default());
+        let name = Bytes::from(id.to_string());
+        self.queue(Message::NewStream { id, name });
+        Ok(key)
+    }
+
+    pub(crate) fn accept(&mut self) -> Option<Key> {
+        while let Some(key) = self.accept_queue.pop_front() {
+            if self.streams.contains_key(&key) {
+                return Some(key);
+            }
+        }
+        None
+    }
+
+    pub(crate) fn read(&mut self, key: Key, buf: &mut tokio::io::ReadBuf<'_>) -> usize {
+        let Some(stream) = self.streams.get_mut(&key) else {
+            return 0;
+        };
+        let mut n = 0;
+        while buf.remaining() > 0 {
+            let Some(chunk) = stream.recv.front_mut() else {
+                break;
+            };
+            let take = chunk.len().min(buf.remaining());
+            buf.put_slice(&chunk[..take]);
+            chunk.advance(take);
+            if chunk.is_empty() {
+                stream.recv.pop_front();
+            }
+            n += take;
+        }
+        stream.buffered -= n;
+        n
+    }
+
+    pub(crate) fn write(&mut self, key: Key, data: &[u8]) -> usize {
+        let n = data.len().min(self.config.max_message_len);
+        let seq = self.queue(Message::Data {
+            id: key.0,
+            side: our_side(key),
+            data: Bytes::copy_from_slice(&data[..n]),
+        });
+        if let Some(stream) = self.streams.get_mut(&key) {
+            stream.last_seq = seq;
+        }
+        n
+    }
+
+    pub(crate) fn wait_for_queue_room(&mut self, key: Key) {
+        if !self.queue_waiters.contains(&key) {
+            self.queue_waiters.push(key);
+        }
+    }
+
+    pub(crate) fn finish(&mut self, key: Key) {
+        let Some(stream) = self.streams.get_mut(&key) else {
+            return;
+        };
+        if stream.local_closed || stream.reset {
+            return;
+        }
+        stream.local_closed = true;
+        let seq = self.queue(Message::Close {
+            id: key.0,
+            side: our_side(key),
+        });
+        if let Some(stream) = self.streams.get_mut(&key) {
+            stream.last_seq = seq;
+        }
+    }
+
+    pub(crate) fn is_flushed(&self, key: Key) -> bool {
+        self.streams
+            .get(&key)
+            .is_none_or(|s| s.last_seq <= self.flushed_seq)
+    }
+
+    pub(crate) fn drop_stream(&mut self, key: Key) {
+        let Some(stream) = self.streams.remove(&key) else {
+            return;
+        };
+        let ended = (stream.local_closed && stream.remote_closed) || stream.reset;
+        if !ended && self.closed.is_none() {
+            self.queue(Message::Reset {
+                id: key.0,
+                side: our_side(key),
+            });
+        }
+    }
+
+    pub(crate) fn fail(&mut self, reason: String) {
+        if self.closed.is_some() {
+            return;
+        }
+        tracing::debug!(%reason, "mplex session closed");
+        self.closed = Some(reason);
+        for stream in self.streams.values_mut() {
+            stream.wake_all();
+        }
+        if let Some(w) = self.accept_waker.take() {
+            w.wake();
+        }
+    }
+}
+
+/// State shared by the connection handle, its streams and its tasks.
+pub(crate) struct Shared {
+    state: Mutex<State>,
+    pub(crate) writer: Notify,
+    pub(crate) progress: Notify,
+    /// A stream the reader waits for was read from.
+    pub(crate) drained: Notify,
+}
+
+impl Shared {
+    pub(crate) fn new(config: Config) -> Arc<Self> {
+        Arc::new(Shared {
+            state: Mutex::new(State::new(config)),
+            writer: Notify::new(),
+            progress: Notify::new(),
+            drained: Notify::new(),
+        })
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        let mut state = self.lock();
+        let before = state.queued_seq;
+        let result = f(&mut state);
+        let queued = state.queued_seq != before;
+        drop(state);
+        if queued {
+            self.writer.notify_one();
+        }
+        result
+    }
+
+    pub(crate) fn fail(&self, reason: String) {
+        self.with(|state| state.fail(reason));
+        self.writer.notify_one();
+        self.progress.notify_waiters();
+    }
+
+    /// No new streams; the writer shuts the IO down once the queue is empty.
+    pub(crate) fn close(&self) {
+        self.with(|state| state.closing = true);
+        self.writer.notify_one();
+    }
+}
+
+pub(crate) async fn reader_task(shared: Arc<Shared>, mut io: ReadHalf<BoxedIo>) {
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let result: Result<(), MplexError> = async {
+        loop {
+            let msg = loop {
+                if let Some(msg) = Message::decode(&mut buf)? {
+                    break msg;
+                }
+                buf.reserve(READ_CHUNK);
+                if io.read_buf(&mut buf).await? == 0 {
+                    return Err(MplexError::Io(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "remote closed the connection",
+                    )));
+                }
+            };
+            let grace = shared.lock().config.slow_reader_grace;
+            let deadline = tokio::time::Instant::now() + grace;
+            let mut msg = msg;
+            loop {
+                let drained = shared.drained.notified();
+                let Some(back) = shared.with(|state| state.on_message(msg))? else {
+                    break;
+                };
+                let Message::Data { id, side, .. } = &back else {
+                    unreachable!("only data is handed back");
+                };
+                let key = (*id, *side == Side::Receiver);
+                if tokio::time::timeout_at(deadline, drained).await.is_err() {
+                    shared.with(|state| state.reset_slow_stream(key));
+                    break;
+                }
+                msg = back;
+            }
+            let wait = shared.lock().outbound.len() > MAX_QUEUED_MESSAGES;
+            if wait {
+                let progress = shared.progress.notified();
+                if shared.lock().outbound.len() > MAX_QUEUED_MESSAGES {
+                    progress.await;
+                }
+            }
+        }
+    }
+    .await;
+    if let Err(e) = result {
+        shared.fail(e.to_string());
+    }
+}
+
+pub(crate) async fn writer_task(shared: Arc<Shared>, mut io: WriteHalf<BoxedIo>) {
+    loop {
+        let (batch, seq, done) = {
+            let mut state = shared.lock();
+            let batch = mem::take(&mut state.outbound);
+            let data: usize = batch.iter().map(|m| m.body().len()).sum();
+            state.queued_data -= data;
+            let done = state.closed.is_some() || (state.closing && batch.is_empty());
+            (batch, state.queued_seq, done)
+        };
+        if !batch.is_empty() {
+            if let Err(e) = write_batch(&mut io, batch).await {
+                shared.fail(format!("write failed: {e}"));
+                break;
+            }
+            shared.with(|state| {
+                state.flushed_seq = seq;
+                for stream in state.streams.values_mut() {
+                    if stream.last_seq <= seq {
+                        if let Some(w) = stream.flush_waker.take() {
+                            w.wake();
+                        }
+                    }
+                }
+                for key in mem::take(&mut state.queue_waiters) {
+                    if let Some(w) = state
+                        .streams
+                        .get_mut(&key)
+                        .and_then(|s| s.write_waker.take())
+                    {
+                        w.wake();
+                    }
+                }
+            });
+            shared.progress.notify_waiters();
+            continue;
+        }
+        if done {
+            let _ = io.shutdown().await;
+            shared.with(|state| state.fail("closed".into()));
+            shared.progress.notify_waiters();
+            break;
+        }
+        shared.writer.notified().await;
+    }
+}
+
+async fn write_batch(io: &mut WriteHalf<BoxedIo>, batch: VecDeque<Message>) -> std::io::Result<()> {
+    let mut heads = BytesMut::new();
+    for msg in batch {
+        msg.encode_head(&mut heads);
+        if !msg.body().is_empty() {
+            io.write_all(&heads).await?;
+            heads.clear();
+            io.write_all(msg.body()).await?;
+        }
+    }
+    if !heads.is_empty() {
+        io.write_all(&heads).await?;
+    }
+    io.flush().await
+}

@@ -1,0 +1,283 @@
+//! Two mplex sessions over an in-memory pipe, and a raw peer that breaks the rules.
+
+use std::{sync::Arc, time::Duration};
+
+use bytes::BytesMut;
+use mycel_mplex::{
+    Config, Connection, MplexError,
+    codec::{Message, Side},
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+
+fn pair(client: Config, server: Config) -> (Connection, Connection) {
+    let (a, b) = tokio::io::duplex(256 * 1024);
+    (
+        Connection::new(Box::new(a), client),
+        Connection::new(Box::new(b), server),
+    )
+}
+
+#[tokio::test]
+async fn half_close_and_ids_shared_by_both_sides() {
+    let (client, server) = pair(Config::default(), Config::default());
+    let mut c = client.open_stream().await.unwrap();
+    let mut s_out = server.open_stream().await.unwrap();
+    assert_eq!(
+        c.id(),
+        s_out.id(),
+        "both sides number from 0; the flags tell them apart"
+    );
+
+    c.write_all(b"request").await.unwrap();
+    c.shutdown().await.unwrap();
+    assert!(
+        c.write_all(b"more").await.is_err(),
+        "no writing after close"
+    );
+    s_out.write_all(b"other direction").await.unwrap();
+    s_out.shutdown().await.unwrap();
+
+    let mut s = server.accept_stream().await.unwrap();
+    let mut req = Vec::new();
+    s.read_to_end(&mut req).await.unwrap();
+    assert_eq!(req, b"request");
+    s.write_all(b"response").await.unwrap();
+    s.shutdown().await.unwrap();
+    let mut resp = Vec::new();
+    c.read_to_end(&mut resp).await.unwrap();
+    assert_eq!(resp, b"response");
+
+    let mut other = Vec::new();
+    client
+        .accept_stream()
+        .await
+        .unwrap()
+        .read_to_end(&mut other)
+        .await
+        .unwrap();
+    assert_eq!(other, b"other direction");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_streams_both_ways_at_once() {
+    let (client, server) = pair(Config::default(), Config::default());
+    let (client, server) = (Arc::new(client), Arc::new(server));
+    for conn in [client.clone(), server.clone()] {
+        tokio::spawn(async move {
+            while let Ok(mut s) = conn.accept_stream().await {
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    s.read_to_end(&mut buf).await.unwrap();
+                    s.write_all(&buf).await.unwrap();
+                    s.shutdown().await.unwrap();
+                });
+            }
+        });
+    }
+    let mut tasks = Vec::new();
+    for i in 0..64usize {
+        let conn = if i % 2 == 0 {
+            client.clone()
+        } else {
+            server.clone()
+        };
+        tasks.push(tokio::spawn(async move {
+            let data: Vec<u8> = (0..(i * 7919 % 300_000)).map(|b| (b * i) as u8).collect();
+            let mut s = conn.open_stream().await.unwrap();
+            let (mut r, mut w) = tokio::io::split(&mut s);
+            let send = async {
+                w.write_all(&data).await.unwrap();
+                w.shutdown().await.unwrap();
+            };
+            let recv = async {
+                let mut back = Vec::new();
+                r.read_to_end(&mut back).await.unwrap();
+                back
+            };
+            let ((), back) = tokio::join!(send, recv);
+            assert_eq!(back, data, "stream {i}");
+        }));
+    }
+    for t in tasks {
+        tokio::time::timeout(Duration::from_secs(20), t)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_stream_nobody_reads_is_reset_after_the_grace_period() {
+    let server_config = Config {
+        max_buffer_per_stream: 64 * 1024,
+        slow_reader_grace: Duration::from_millis(100),
+        ..Config::default()
+    };
+    let (client, server) = pair(Config::default(), server_config);
+    let mut slow = client.open_stream().await.unwrap();
+    slow.write_all(b"x").await.unwrap();
+    slow.flush().await.unwrap();
+    let mut slow_in = server.accept_stream().await.unwrap();
+
+    // More than the cap, never read on the other side.
+    let blob = vec![1u8; 200 * 1024];
+    slow.write_all(&blob).await.unwrap();
+    slow.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+
+    // The writer learns of the reset; the reader gets an error, not a silent gap.
+    let write = slow.write_all(b"more").await;
+    assert!(write.is_err(), "the stream was reset");
+    let mut buf = vec![0u8; 300 * 1024];
+    assert!(slow_in.read_exact(&mut buf).await.is_err());
+
+    // The connection and new streams still work.
+    let mut fresh = client.open_stream().await.unwrap();
+    fresh.write_all(b"fine").await.unwrap();
+    fresh.shutdown().await.unwrap();
+    let mut got = Vec::new();
+    server
+        .accept_stream()
+        .await
+        .unwrap()
+        .read_to_end(&mut got)
+        .await
+        .unwrap();
+    assert_eq!(got, b"fine");
+}
+
+#[tokio::test]
+async fn streams_past_the_limit_are_reset_and_the_connection_lives() {
+    let (client, server) = pair(
+        Config::default(),
+        Config {
+            max_streams: 3,
+            ..Config::default()
+        },
+    );
+    let mut streams = Vec::new();
+    for _ in 0..4 {
+        let mut s = client.open_stream().await.unwrap();
+        s.write_all(b"hi").await.unwrap();
+        s.flush().await.unwrap();
+        streams.push(s);
+    }
+    for _ in 0..3 {
+        server.accept_stream().await.unwrap();
+    }
+    let mut refused = streams.pop().unwrap();
+    let err = refused.read(&mut [0u8; 4]).await.unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset);
+    assert!(!client.is_closed() && !server.is_closed());
+}
+
+#[tokio::test]
+async fn dropping_a_stream_resets_it() {
+    let (client, server) = pair(Config::default(), Config::default());
+    let mut c = client.open_stream().await.unwrap();
+    c.write_all(b"x").await.unwrap();
+    c.flush().await.unwrap();
+    let mut s = server.accept_stream().await.unwrap();
+    drop(c);
+    let mut buf = [0u8; 8];
+    assert_eq!(s.read(&mut buf).await.unwrap(), 1);
+    assert_eq!(
+        s.read(&mut buf).await.unwrap_err().kind(),
+        std::io::ErrorKind::ConnectionReset
+    );
+}
+
+#[tokio::test]
+async fn close_ends_the_session_on_both_sides() {
+    let (client, server) = pair(Config::default(), Config::default());
+    let mut s = client.open_stream().await.unwrap();
+    s.flush().await.unwrap();
+    let mut inbound = server.accept_stream().await.unwrap();
+    client.close().await.unwrap();
+    assert!(matches!(
+        server.accept_stream().await,
+        Err(MplexError::Closed)
+    ));
+    assert!(inbound.read(&mut [0u8; 4]).await.is_err());
+    assert!(matches!(
+        client.open_stream().await,
+        Err(MplexError::Closed)
+    ));
+}
+
+fn raw_peer() -> (Connection, DuplexStream) {
+    let (a, b) = tokio::io::duplex(4 << 20);
+    (Connection::new(Box::new(a), Config::default()), b)
+}
+
+fn encode(msgs: &[Message]) -> Vec<u8> {
+    let mut buf = BytesMut::new();
+    for m in msgs {
+        m.encode(&mut buf);
+    }
+    buf.to_vec()
+}
+
+#[tokio::test]
+async fn protocol_violations_close_the_connection() {
+    let open = Message::NewStream {
+        id: 3,
+        name: "a".into(),
+    };
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("unknown flag", vec![8 | 7, 0]),
+        ("message over 1 MiB", {
+            let mut v = vec![8 | 2];
+            v.extend_from_slice(&[0x81, 0x80, 0x40]);
+            v
+        }),
+        ("stream opened twice", encode(&[open.clone(), open])),
+        ("overlong varint", vec![0xff; 12]),
+    ];
+    for (name, bytes) in cases {
+        let (conn, mut raw) = raw_peer();
+        raw.write_all(&bytes).await.unwrap();
+        let mut rest = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), raw.read_to_end(&mut rest))
+            .await
+            .unwrap_or_else(|_| panic!("{name}: connection not closed"))
+            .unwrap();
+        assert!(conn.is_closed(), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn wire_messages_use_the_right_flags() {
+    let (conn, mut raw) = raw_peer();
+    // The remote opens stream 5 and sends on it as initiator.
+    raw.write_all(&encode(&[
+        Message::NewStream {
+            id: 5,
+            name: "5".into(),
+        },
+        Message::Data {
+            id: 5,
+            side: Side::Initiator,
+            data: "hi".into(),
+        },
+    ]))
+    .await
+    .unwrap();
+    let mut s = conn.accept_stream().await.unwrap();
+    let mut buf = [0u8; 2];
+    s.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"hi");
+    // Our answer on the remote's stream carries the receiver flags.
+    s.write_all(b"yo").await.unwrap();
+    s.shutdown().await.unwrap();
+    let mut wire = [0u8; 6];
+    raw.read_exact(&mut wire).await.unwrap();
+    assert_eq!(wire, [(5 << 3) | 1, 2, b'y', b'o', (5 << 3) | 3, 0]);
+    // And a stream we open starts with NewStream, then initiator flags.
+    let mut ours = conn.open_stream().await.unwrap();
+    ours.write_all(b"z").await.unwrap();
+    ours.flush().await.unwrap();
+    let mut wire = [0u8; 6];
+    raw.read_exact(&mut wire).await.unwrap();
+    assert_eq!(wire, [0, 1, b'0', 2, 1, b'z']);
+}
