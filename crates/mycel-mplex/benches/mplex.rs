@@ -69,6 +69,7 @@ async fn over_mplex(streams: usize) {
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .enable_all()
         .build()
         .unwrap();
     let mut group = c.benchmark_group("mplex");

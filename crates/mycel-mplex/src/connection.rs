@@ -337,6 +337,19 @@ impl State {
     }
 }
 
+/// Ends the session if a task stops for any reason (including a panic), so that no
+/// stream or caller waits forever on a session nobody drives.
+struct EndOnDrop(Arc<Shared>);
+
+impl Drop for EndOnDrop {
+    fn drop(&mut self) {
+        self.0
+            .with(|state| state.fail("connection task ended".into()));
+        self.0.progress.notify_waiters();
+        self.0.writer.notify_one();
+    }
+}
+
 /// State shared by the connection handle, its streams and its tasks.
 pub(crate) struct Shared {
     state: Mutex<State>,
@@ -386,6 +399,7 @@ impl Shared {
 }
 
 pub(crate) async fn reader_task(shared: Arc<Shared>, mut io: ReadHalf<BoxedIo>) {
+    let _end = EndOnDrop(shared.clone());
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     let result: Result<(), MplexError> = async {
         loop {
@@ -435,6 +449,7 @@ pub(crate) async fn reader_task(shared: Arc<Shared>, mut io: ReadHalf<BoxedIo>) 
 }
 
 pub(crate) async fn writer_task(shared: Arc<Shared>, mut io: WriteHalf<BoxedIo>) {
+    let _end = EndOnDrop(shared.clone());
     loop {
         let (batch, seq, done) = {
             let mut state = shared.lock();

@@ -29,8 +29,9 @@
 //! # }
 //! ```
 //!
-//! The connection runs a reader and a writer task on the current tokio runtime; they
-//! end when the connection closes or its handle is dropped.
+//! The connection runs a reader and a writer task on the current tokio runtime (which
+//! needs its timer enabled, for the slow-reader grace); they end when the connection
+//! closes or its handle is dropped.
 
 pub mod codec;
 mod connection;

@@ -518,8 +518,22 @@ impl Shared {
     }
 }
 
+/// Ends the session if a task stops for any reason (including a panic), so that no
+/// stream or caller waits forever on a session nobody drives.
+struct EndOnDrop(Arc<Shared>);
+
+impl Drop for EndOnDrop {
+    fn drop(&mut self) {
+        self.0
+            .with(|state| state.fail("connection task ended".into()));
+        self.0.progress.notify_waiters();
+        self.0.writer.notify_one();
+    }
+}
+
 /// Reads frames and feeds them to the state machine until the session ends.
 pub(crate) async fn reader_task(shared: Arc<Shared>, mut io: ReadHalf<BoxedIo>) {
+    let _end = EndOnDrop(shared.clone());
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     let result: Result<(), YamuxError> = async {
         loop {
@@ -557,8 +571,7 @@ pub(crate) async fn reader_task(shared: Arc<Shared>, mut io: ReadHalf<BoxedIo>) 
     }
 }
 
-/// The next `len` bytes as one buffer. A large payload is read straight into a buffer
-/// of its own size, so it is neither copied again nor over-read.
+/// The next `len` bytes, split off the read buffer without a copy.
 async fn read_payload(
     io: &mut ReadHalf<BoxedIo>,
     buf: &mut BytesMut,
@@ -567,24 +580,10 @@ async fn read_payload(
     if buf.len() >= len {
         return Ok(buf.split_to(len).freeze());
     }
-    if len <= READ_CHUNK {
-        while buf.len() < len {
-            read_more(io, buf, len).await?;
-        }
-        return Ok(buf.split_to(len).freeze());
+    while buf.len() < len {
+        read_more(io, buf, len).await?;
     }
-    let mut payload = BytesMut::with_capacity(len);
-    payload.extend_from_slice(&buf.split());
-    while payload.len() < len {
-        let want = len - payload.len();
-        if (&mut *io).take(want as u64).read_buf(&mut payload).await? == 0 {
-            return Err(YamuxError::Io(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "remote closed the connection inside a frame",
-            )));
-        }
-    }
-    Ok(payload.freeze())
+    Ok(buf.split_to(len).freeze())
 }
 
 async fn read_more(
@@ -604,6 +603,7 @@ async fn read_more(
 
 /// Writes queued frames, flushing after each batch, until the session ends.
 pub(crate) async fn writer_task(shared: Arc<Shared>, mut io: WriteHalf<BoxedIo>) {
+    let _end = EndOnDrop(shared.clone());
     let keep_alive = shared.lock().config.keep_alive;
     let mut ticker = keep_alive.map(|period| {
         let mut t = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
