@@ -81,6 +81,8 @@ pub(crate) struct State {
     blocked_on: Option<Key>,
     closing: bool,
     closed: Option<String>,
+    /// The writer task has stopped: nothing queued will be written any more.
+    writer_done: bool,
 }
 
 impl State {
@@ -99,6 +101,7 @@ impl State {
             blocked_on: None,
             closing: false,
             closed: None,
+            writer_done: false,
         }
     }
 
@@ -111,6 +114,11 @@ impl State {
 
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.is_some()
+    }
+
+    /// Whether a flush that has not completed yet never will: the writer has stopped.
+    pub(crate) fn flush_failed(&self) -> bool {
+        self.writer_done
     }
 
     pub(crate) fn closed_error(&self) -> std::io::Error {
@@ -339,14 +347,28 @@ impl State {
 
 /// Ends the session if a task stops for any reason (including a panic), so that no
 /// stream or caller waits forever on a session nobody drives.
-struct EndOnDrop(Arc<Shared>);
+struct EndOnDrop {
+    shared: Arc<Shared>,
+    writer: bool,
+}
 
 impl Drop for EndOnDrop {
     fn drop(&mut self) {
-        self.0
-            .with(|state| state.fail("connection task ended".into()));
-        self.0.progress.notify_waiters();
-        self.0.writer.notify_one();
+        let writer = self.writer;
+        self.shared.with(|state| {
+            state.fail("connection task ended".into());
+            if writer {
+                // Flushes still waiting learn that they failed.
+                state.writer_done = true;
+                for stream in state.streams.values_mut() {
+                    if let Some(w) = stream.flush_waker.take() {
+                        w.wake();
+                    }
+                }
+            }
+        });
+        self.shared.progress.notify_waiters();
+        self.shared.writer.notify_one();
     }
 }
 
@@ -399,7 +421,10 @@ impl Shared {
 }
 
 pub(crate) async fn reader_task(shared: Arc<Shared>, mut io: ReadHalf<BoxedIo>) {
-    let _end = EndOnDrop(shared.clone());
+    let _end = EndOnDrop {
+        shared: shared.clone(),
+        writer: false,
+    };
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     let result: Result<(), MplexError> = async {
         loop {
@@ -449,7 +474,10 @@ pub(crate) async fn reader_task(shared: Arc<Shared>, mut io: ReadHalf<BoxedIo>) 
 }
 
 pub(crate) async fn writer_task(shared: Arc<Shared>, mut io: WriteHalf<BoxedIo>) {
-    let _end = EndOnDrop(shared.clone());
+    let _end = EndOnDrop {
+        shared: shared.clone(),
+        writer: true,
+    };
     loop {
         let (batch, seq, done) = {
             let mut state = shared.lock();
@@ -510,4 +538,46 @@ async fn write_batch(io: &mut WriteHalf<BoxedIo>, batch: VecDeque<Message>) -> s
         io.write_all(&heads).await?;
     }
     io.flush().await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        pin::Pin,
+        task::{Context, Poll},
+    };
+
+    use tokio::io::AsyncWrite;
+
+    use super::*;
+    use crate::Stream;
+
+    #[test]
+    fn a_flush_waits_for_the_writer_even_after_the_session_closed() {
+        let shared = Shared::new(Config::default());
+        let key = shared.with(|state| state.open()).unwrap();
+        let mut stream = Stream::new(key, shared.clone());
+        shared.with(|state| state.write(key, b"data"));
+        let waker = futures::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+
+        // The remote went away, but the writer may still be writing what was queued.
+        shared.with(|state| state.fail("remote closed".into()));
+        assert!(Pin::new(&mut stream).poll_flush(&mut cx).is_pending());
+
+        // It wrote everything: the flush succeeds.
+        shared.with(|state| state.flushed_seq = state.queued_seq);
+        assert!(matches!(
+            Pin::new(&mut stream).poll_flush(&mut cx),
+            Poll::Ready(Ok(()))
+        ));
+
+        // Had it stopped first, the flush would have failed.
+        shared.with(|state| state.write(key, b"more"));
+        shared.with(|state| state.writer_done = true);
+        assert!(matches!(
+            Pin::new(&mut stream).poll_flush(&mut cx),
+            Poll::Ready(Err(_))
+        ));
+    }
 }

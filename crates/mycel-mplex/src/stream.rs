@@ -125,7 +125,8 @@ impl AsyncWrite for Stream {
             if state.is_flushed(key) {
                 return Poll::Ready(Ok(()));
             }
-            if state.is_closed() {
+            // A closed session may still be writing out what was queued before.
+            if state.is_closed() && state.flush_failed() {
                 return Poll::Ready(Err(state.closed_error()));
             }
             if let Some(stream) = state.stream(key) {

@@ -281,3 +281,26 @@ async fn wire_messages_use_the_right_flags() {
     raw.read_exact(&mut wire).await.unwrap();
     assert_eq!(wire, [0, 1, b'0', 2, 1, b'z']);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_succeeds_when_the_remote_closes_right_after_reading() {
+    for _ in 0..50 {
+        let (a, b) = tokio::io::duplex(64 * 1024);
+        let client = Connection::new(Box::new(a), Config::default());
+        let server = Connection::new(Box::new(b), Config::default());
+        let reader = tokio::spawn(async move {
+            let mut s = server.accept_stream().await.unwrap();
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).await.unwrap();
+            drop(s);
+            drop(server); // the whole connection goes away at once
+            got.len()
+        });
+        let mut out = client.open_stream().await.unwrap();
+        out.write_all(&[5u8; 4096]).await.unwrap();
+        out.shutdown()
+            .await
+            .expect("everything was written before the remote left");
+        assert_eq!(reader.await.unwrap(), 4096);
+    }
+}

@@ -118,6 +118,8 @@ pub(crate) struct State {
     closing: bool,
     /// Why the session ended, once it has.
     closed: Option<String>,
+    /// The writer task has stopped: nothing queued will be written any more.
+    writer_done: bool,
 }
 
 impl State {
@@ -142,6 +144,7 @@ impl State {
             remote_go_away: false,
             closing: false,
             closed: None,
+            writer_done: false,
         }
     }
 
@@ -166,6 +169,11 @@ impl State {
 
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.is_some()
+    }
+
+    /// Whether a flush that has not completed yet never will: the writer has stopped.
+    pub(crate) fn flush_failed(&self) -> bool {
+        self.writer_done
     }
 
     pub(crate) fn closed_error(&self) -> std::io::Error {
@@ -520,20 +528,37 @@ impl Shared {
 
 /// Ends the session if a task stops for any reason (including a panic), so that no
 /// stream or caller waits forever on a session nobody drives.
-struct EndOnDrop(Arc<Shared>);
+struct EndOnDrop {
+    shared: Arc<Shared>,
+    writer: bool,
+}
 
 impl Drop for EndOnDrop {
     fn drop(&mut self) {
-        self.0
-            .with(|state| state.fail("connection task ended".into()));
-        self.0.progress.notify_waiters();
-        self.0.writer.notify_one();
+        let writer = self.writer;
+        self.shared.with(|state| {
+            state.fail("connection task ended".into());
+            if writer {
+                // Flushes still waiting learn that they failed.
+                state.writer_done = true;
+                for stream in state.streams.values_mut() {
+                    if let Some(w) = stream.flush_waker.take() {
+                        w.wake();
+                    }
+                }
+            }
+        });
+        self.shared.progress.notify_waiters();
+        self.shared.writer.notify_one();
     }
 }
 
 /// Reads frames and feeds them to the state machine until the session ends.
 pub(crate) async fn reader_task(shared: Arc<Shared>, mut io: ReadHalf<BoxedIo>) {
-    let _end = EndOnDrop(shared.clone());
+    let _end = EndOnDrop {
+        shared: shared.clone(),
+        writer: false,
+    };
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     let result: Result<(), YamuxError> = async {
         loop {
@@ -603,7 +628,10 @@ async fn read_more(
 
 /// Writes queued frames, flushing after each batch, until the session ends.
 pub(crate) async fn writer_task(shared: Arc<Shared>, mut io: WriteHalf<BoxedIo>) {
-    let _end = EndOnDrop(shared.clone());
+    let _end = EndOnDrop {
+        shared: shared.clone(),
+        writer: true,
+    };
     let keep_alive = shared.lock().config.keep_alive;
     let mut ticker = keep_alive.map(|period| {
         let mut t = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
@@ -775,6 +803,37 @@ mod tests {
             credit > consumed,
             "growth is granted on top of what was read"
         );
+    }
+
+    #[test]
+    fn a_flush_waits_for_the_writer_even_after_the_session_closed() {
+        use std::{
+            pin::Pin,
+            task::{Context, Poll},
+        };
+
+        use tokio::io::AsyncWrite;
+
+        let shared = Shared::new(Config::default(), Role::Initiator);
+        let id = shared.with(|state| state.open()).unwrap().unwrap();
+        let mut stream = crate::Stream::new(id, shared.clone());
+        shared.with(|state| state.write(id, b"data"));
+        let waker = futures::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+
+        shared.with(|state| state.fail("remote closed".into()));
+        assert!(Pin::new(&mut stream).poll_flush(&mut cx).is_pending());
+        shared.with(|state| state.flushed_seq = state.queued_seq);
+        assert!(matches!(
+            Pin::new(&mut stream).poll_flush(&mut cx),
+            Poll::Ready(Ok(()))
+        ));
+        shared.with(|state| state.write(id, b"more"));
+        shared.with(|state| state.writer_done = true);
+        assert!(matches!(
+            Pin::new(&mut stream).poll_flush(&mut cx),
+            Poll::Ready(Err(_))
+        ));
     }
 
     #[test]

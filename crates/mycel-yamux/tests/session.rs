@@ -321,3 +321,26 @@ async fn opening_sends_syn_and_accepting_sends_ack() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(matches!(conn.open_stream().await, Err(YamuxError::Closed)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_succeeds_when_the_remote_closes_right_after_reading() {
+    for _ in 0..50 {
+        let (a, b) = tokio::io::duplex(64 * 1024);
+        let client = Connection::new(Box::new(a), Role::Initiator, Config::default());
+        let server = Connection::new(Box::new(b), Role::Responder, Config::default());
+        let reader = tokio::spawn(async move {
+            let mut s = server.accept_stream().await.unwrap();
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).await.unwrap();
+            drop(s);
+            drop(server); // the whole connection goes away at once
+            got.len()
+        });
+        let mut out = client.open_stream().await.unwrap();
+        out.write_all(&[5u8; 4096]).await.unwrap();
+        out.shutdown()
+            .await
+            .expect("everything was written before the remote left");
+        assert_eq!(reader.await.unwrap(), 4096);
+    }
+}
