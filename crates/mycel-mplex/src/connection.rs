@@ -79,6 +79,8 @@ pub(crate) struct State {
     queue_waiters: Vec<Key>,
     /// The stream whose full buffer holds the reader task up.
     blocked_on: Option<Key>,
+    /// Unread bytes across all streams.
+    total_buffered: usize,
     closing: bool,
     closed: Option<String>,
     /// The writer task has stopped: nothing queued will be written any more.
@@ -99,6 +101,7 @@ impl State {
             flushed_seq: 0,
             queue_waiters: Vec::new(),
             blocked_on: None,
+            total_buffered: 0,
             closing: false,
             closed: None,
             writer_done: false,
@@ -176,12 +179,14 @@ impl State {
                 if stream.reset || stream.remote_closed || data.is_empty() {
                     return Ok(None);
                 }
-                if stream.buffered + data.len() > max {
+                let over_total = self.total_buffered + data.len() > self.config.max_buffer_total;
+                if stream.buffered + data.len() > max || over_total {
                     // Hand it back: the reader waits a while for the stream to drain.
                     self.blocked_on = Some(key);
                     return Ok(Some(Message::Data { id, side, data }));
                 }
                 stream.buffered += data.len();
+                self.total_buffered += data.len();
                 stream.recv.push_back(data);
                 if let Some(w) = stream.read_waker.take() {
                     w.wake();
@@ -221,9 +226,9 @@ impl State {
         }
     }
 
-    /// Whether the reader task waits for this stream to drain.
-    pub(crate) fn reader_waits_for(&self, key: Key) -> bool {
-        self.blocked_on == Some(key)
+    /// Whether the reader task waits for buffered data to be read.
+    pub(crate) fn reader_blocked(&self) -> bool {
+        self.blocked_on.is_some()
     }
 
     pub(crate) fn open(&mut self) -> Result<Key, MplexError> {
@@ -272,6 +277,7 @@ impl State {
             n += take;
         }
         stream.buffered -= n;
+        self.total_buffered -= n;
         n
     }
 
@@ -321,6 +327,7 @@ impl State {
         let Some(stream) = self.streams.remove(&key) else {
             return;
         };
+        self.total_buffered -= stream.buffered;
         let ended = (stream.local_closed && stream.remote_closed) || stream.reset;
         if !ended && self.closed.is_none() {
             self.queue(Message::Reset {
@@ -411,6 +418,7 @@ impl Shared {
         self.with(|state| state.fail(reason));
         self.writer.notify_one();
         self.progress.notify_waiters();
+        self.drained.notify_waiters();
     }
 
     /// No new streams; the writer shuts the IO down once the queue is empty.
@@ -458,7 +466,17 @@ pub(crate) async fn reader_task(shared: Arc<Shared>, mut io: ReadHalf<BoxedIo>) 
                 }
                 msg = back;
             }
-            let wait = shared.lock().outbound.len() > MAX_QUEUED_MESSAGES;
+            let (closed, wait) = {
+                let state = shared.lock();
+                (
+                    state.is_closed(),
+                    state.outbound.len() > MAX_QUEUED_MESSAGES,
+                )
+            };
+            if closed {
+                // The writer is gone: nothing read from here on could be answered.
+                return Ok(());
+            }
             if wait {
                 let progress = shared.progress.notified();
                 if shared.lock().outbound.len() > MAX_QUEUED_MESSAGES {

@@ -54,6 +54,8 @@ pub const PROTOCOL_ID: ProtocolId = ProtocolId::from_static("/mplex/6.7.0");
 pub const DEFAULT_MAX_STREAMS: usize = 512;
 /// Default [`Config::max_buffer_per_stream`]: 4 MiB.
 pub const DEFAULT_MAX_BUFFER_PER_STREAM: usize = 4 * 1024 * 1024;
+/// Default [`Config::max_buffer_total`]: 64 MiB.
+pub const DEFAULT_MAX_BUFFER_TOTAL: usize = 64 * 1024 * 1024;
 /// Default [`Config::slow_reader_grace`]: one second.
 pub const DEFAULT_SLOW_READER_GRACE: Duration = Duration::from_secs(1);
 /// Default [`Config::max_message_len`]: 256 KiB.
@@ -66,6 +68,9 @@ pub struct Config {
     pub max_streams: usize,
     /// Unread bytes buffered per stream before the stream is reset.
     pub max_buffer_per_stream: usize,
+    /// Unread bytes buffered across all streams of the connection; past it, reading
+    /// pauses as for one full stream.
+    pub max_buffer_total: usize,
     /// Largest message we send (the spec allows up to 1 MiB).
     pub max_message_len: usize,
     /// How long the connection waits for a full stream to be read before resetting it.
@@ -77,6 +82,7 @@ impl Default for Config {
         Config {
             max_streams: DEFAULT_MAX_STREAMS,
             max_buffer_per_stream: DEFAULT_MAX_BUFFER_PER_STREAM,
+            max_buffer_total: DEFAULT_MAX_BUFFER_TOTAL,
             max_message_len: DEFAULT_MAX_MESSAGE_LEN,
             slow_reader_grace: DEFAULT_SLOW_READER_GRACE,
         }

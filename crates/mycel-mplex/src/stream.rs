@@ -56,7 +56,7 @@ impl AsyncRead for Stream {
         let shared = &self.shared;
         shared.with(|state| {
             if state.read(key, buf) > 0 || buf.remaining() == 0 {
-                if state.reader_waits_for(key) {
+                if state.reader_blocked() {
                     shared.drained.notify_waiters();
                 }
                 return Poll::Ready(Ok(()));
@@ -146,6 +146,14 @@ impl AsyncWrite for Stream {
 impl Drop for Stream {
     fn drop(&mut self) {
         let key = self.key;
-        self.shared.with(|state| state.drop_stream(key));
+        let blocked = self.shared.with(|state| {
+            let blocked = state.reader_blocked();
+            state.drop_stream(key);
+            blocked
+        });
+        if blocked {
+            // Its buffer is gone: a reader waiting for room may go on.
+            self.shared.drained.notify_waiters();
+        }
     }
 }

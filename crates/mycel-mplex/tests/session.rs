@@ -304,3 +304,57 @@ async fn shutdown_succeeds_when_the_remote_closes_right_after_reading() {
         assert_eq!(reader.await.unwrap(), 4096);
     }
 }
+
+#[tokio::test]
+async fn the_connection_wide_buffer_cap_resets_the_stream_that_passes_it() {
+    let server_config = Config {
+        max_buffer_total: 128 * 1024,
+        slow_reader_grace: Duration::from_millis(100),
+        ..Config::default()
+    };
+    let (client, server) = pair(Config::default(), server_config);
+    let mut a = client.open_stream().await.unwrap();
+    a.write_all(&[1u8; 100 * 1024]).await.unwrap();
+    a.flush().await.unwrap();
+    let mut a_in = server.accept_stream().await.unwrap();
+    let mut b = client.open_stream().await.unwrap();
+    b.write_all(&[2u8; 100 * 1024]).await.unwrap();
+    b.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // The stream that would have passed the cap is reset; the first one is intact.
+    assert!(b.write_all(b"x").await.is_err());
+    let mut got = vec![0u8; 100 * 1024];
+    a_in.read_exact(&mut got).await.unwrap();
+    assert!(got.iter().all(|&x| x == 1));
+    assert!(!server.is_closed());
+}
+
+#[tokio::test]
+async fn dropping_the_stream_the_reader_waits_for_frees_the_connection_at_once() {
+    let server_config = Config {
+        max_buffer_per_stream: 64 * 1024,
+        slow_reader_grace: Duration::from_secs(10),
+        ..Config::default()
+    };
+    let (client, server) = pair(Config::default(), server_config);
+    let mut full = client.open_stream().await.unwrap();
+    full.write_all(&[0u8; 1]).await.unwrap();
+    full.flush().await.unwrap();
+    let full_in = server.accept_stream().await.unwrap();
+    full.write_all(&[0u8; 200 * 1024]).await.unwrap();
+    full.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await; // the reader is now waiting
+    drop(full_in);
+    let mut next = client.open_stream().await.unwrap();
+    next.write_all(b"next").await.unwrap();
+    next.shutdown().await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(2), async {
+        let mut s = server.accept_stream().await.unwrap();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).await.unwrap();
+        got
+    })
+    .await
+    .expect("the reader went on without waiting out the grace");
+    assert_eq!(got, b"next");
+}

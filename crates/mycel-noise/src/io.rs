@@ -125,13 +125,13 @@ impl<Io: AsyncRead + Unpin> NoiseOutput<Io> {
                     )));
                 }
                 Poll::Ready(Ok(())) => filled += read.filled().len(),
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => {
-                    // The caller's buffer may differ next time: keep what arrived.
+                other => {
+                    // Pending, or an error the caller may retry after: the caller's
+                    // buffer may differ next time, so keep what arrived.
                     self.rbuf[..LEN_PREFIX].copy_from_slice(&(len as u16).to_be_bytes());
                     self.rbuf[LEN_PREFIX..LEN_PREFIX + filled].copy_from_slice(&dst[..filled]);
                     self.rend = LEN_PREFIX + filled;
-                    return Poll::Pending;
+                    return other;
                 }
             }
         }

@@ -110,6 +110,8 @@ pub(crate) struct State {
     /// Streams waiting for room in the outbound queue.
     queue_waiters: Vec<u32>,
     ack_backlog: usize,
+    /// The ACK backlog shrank: a waiting opener may go on.
+    backlog_freed: bool,
     total_window: usize,
     rtt: Option<Duration>,
     ping: Option<(u32, Instant)>,
@@ -138,6 +140,7 @@ impl State {
             flushed_seq: 0,
             queue_waiters: Vec::new(),
             ack_backlog: 0,
+            backlog_freed: false,
             total_window: 0,
             rtt: None,
             ping: None,
@@ -263,6 +266,7 @@ impl State {
         if header.flags & ACK != 0 && stream.unacked {
             stream.unacked = false;
             self.ack_backlog -= 1;
+            self.backlog_freed = true;
         }
         if header.kind == FrameType::Data && !payload.is_empty() {
             let len = payload.len() as u32;
@@ -433,6 +437,7 @@ impl State {
         self.total_window -= stream.window_max as usize;
         if stream.unacked {
             self.ack_backlog -= 1;
+            self.backlog_freed = true;
         }
         let ended = (stream.local_fin && stream.remote_fin) || stream.reset;
         if !ended && self.closed.is_none() {
@@ -484,9 +489,13 @@ impl Shared {
         let before = state.queued_seq;
         let result = f(&mut state);
         let queued = state.queued_seq != before;
+        let freed = mem::take(&mut state.backlog_freed);
         drop(state);
         if queued {
             self.writer.notify_one();
+        }
+        if freed {
+            self.progress.notify_waiters();
         }
         result
     }
@@ -577,10 +586,14 @@ pub(crate) async fn reader_task(shared: Arc<Shared>, mut io: ReadHalf<BoxedIo>) 
             } else {
                 Bytes::new()
             };
-            let wait = shared.with(|state| -> Result<bool, YamuxError> {
+            let (closed, wait) = shared.with(|state| -> Result<(bool, bool), YamuxError> {
                 state.on_frame(header, payload)?;
-                Ok(state.outbound.len() > MAX_QUEUED_FRAMES)
+                Ok((state.is_closed(), state.outbound.len() > MAX_QUEUED_FRAMES))
             })?;
+            if closed {
+                // The writer is gone: nothing read from here on could be answered.
+                return Ok(());
+            }
             if wait {
                 // Our answers pile up unread: stop reading until the writer catches up.
                 let progress = shared.progress.notified();

@@ -344,3 +344,21 @@ async fn shutdown_succeeds_when_the_remote_closes_right_after_reading() {
         assert_eq!(reader.await.unwrap(), 4096);
     }
 }
+
+#[tokio::test]
+async fn an_opener_blocked_by_the_ack_backlog_goes_on_when_an_ack_arrives() {
+    let client_config = Config {
+        max_ack_backlog: 2,
+        ..Config::default()
+    };
+    let (client, server) = pair(client_config, Config::default());
+    let _a = client.open_stream().await.unwrap();
+    let _b = client.open_stream().await.unwrap();
+    // Both unacknowledged: a third open waits.
+    let third = tokio::time::timeout(Duration::from_millis(200), client.open_stream()).await;
+    assert!(third.is_err(), "the backlog is full");
+    // The server accepts one (and ACKs it); nothing else is sent by the client.
+    let _accepted = server.accept_stream().await.unwrap();
+    let third = tokio::time::timeout(Duration::from_secs(2), client.open_stream()).await;
+    assert!(third.expect("woken by the ACK").is_ok());
+}
