@@ -433,10 +433,11 @@ pub(crate) async fn reader_task(shared: Arc<Shared>, mut io: ReadHalf<BoxedIo>) 
         shared: shared.clone(),
         writer: false,
     };
+    let grace = shared.lock().config.slow_reader_grace;
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     let result: Result<(), MplexError> = async {
         loop {
-            let msg = loop {
+            let mut msg = loop {
                 if let Some(msg) = Message::decode(&mut buf)? {
                     break msg;
                 }
@@ -448,13 +449,17 @@ pub(crate) async fn reader_task(shared: Arc<Shared>, mut io: ReadHalf<BoxedIo>) 
                     )));
                 }
             };
-            let grace = shared.lock().config.slow_reader_grace;
             let deadline = tokio::time::Instant::now() + grace;
-            let mut msg = msg;
-            loop {
+            // One lock per message: deliver it and read the session's state in one go.
+            let (closed, wait) = loop {
                 let drained = shared.drained.notified();
-                let Some(back) = shared.with(|state| state.on_message(msg))? else {
-                    break;
+                let (back, closed, wait) = shared.with(|state| -> Result<_, MplexError> {
+                    let back = state.on_message(msg)?;
+                    let wait = state.outbound.len() > MAX_QUEUED_MESSAGES;
+                    Ok((back, state.is_closed(), wait))
+                })?;
+                let Some(back) = back else {
+                    break (closed, wait);
                 };
                 let Message::Data { id, side, .. } = &back else {
                     unreachable!("only data is handed back");
@@ -462,16 +467,9 @@ pub(crate) async fn reader_task(shared: Arc<Shared>, mut io: ReadHalf<BoxedIo>) 
                 let key = (*id, *side == Side::Receiver);
                 if tokio::time::timeout_at(deadline, drained).await.is_err() {
                     shared.with(|state| state.reset_slow_stream(key));
-                    break;
+                    break (false, false);
                 }
                 msg = back;
-            }
-            let (closed, wait) = {
-                let state = shared.lock();
-                (
-                    state.is_closed(),
-                    state.outbound.len() > MAX_QUEUED_MESSAGES,
-                )
             };
             if closed {
                 // The writer is gone: nothing read from here on could be answered.

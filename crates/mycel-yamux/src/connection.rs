@@ -568,6 +568,7 @@ pub(crate) async fn reader_task(shared: Arc<Shared>, mut io: ReadHalf<BoxedIo>) 
         shared: shared.clone(),
         writer: false,
     };
+    let max_window = shared.lock().config.max_window;
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     let result: Result<(), YamuxError> = async {
         loop {
@@ -579,7 +580,7 @@ pub(crate) async fn reader_task(shared: Arc<Shared>, mut io: ReadHalf<BoxedIo>) 
             let payload = if header.kind == FrameType::Data && header.length > 0 {
                 let len = header.length as usize;
                 // Bound the allocation before reading: no window is ever larger.
-                if header.length > shared.lock().config.max_window {
+                if header.length > max_window {
                     return Err(YamuxError::WindowViolation(header.stream_id));
                 }
                 read_payload(&mut io, &mut buf, len).await?
