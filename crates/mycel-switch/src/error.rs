@@ -1,0 +1,111 @@
+//! Errors of the switch.
+
+use std::{fmt, time::Duration};
+
+use mycel_core::{Multiaddr, MuxerError, NetworkError, PeerId, TransportError, UpgradeError};
+use mycel_multistream::NegotiationError;
+use thiserror::Error;
+
+/// Why one connection attempt (one address, or one inbound connection) failed.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// No configured transport handles the address.
+    #[error("no transport for this address")]
+    NoTransport,
+    /// The transport failed to connect.
+    #[error("transport: {0}")]
+    Transport(#[from] TransportError),
+    /// A stage took longer than its timeout.
+    #[error("{stage} timed out after {after:?}")]
+    Timeout {
+        /// `dial` or `upgrade`.
+        stage: &'static str,
+        /// The timeout that passed.
+        after: Duration,
+    },
+    /// multistream-select failed while choosing the security protocol or muxer.
+    #[error("negotiation: {0}")]
+    Negotiation(#[from] NegotiationError),
+    /// The security handshake failed (or the remote is not the peer dialed).
+    #[error("security: {0}")]
+    Security(#[from] UpgradeError),
+    /// The remote chose a muxer we did not offer.
+    #[error("remote chose a muxer we do not have: {0}")]
+    UnknownMuxer(String),
+    /// The connection reached us but a limit refused it.
+    #[error("limit reached: {0}")]
+    Limit(&'static str),
+    /// The switch is shutting down.
+    #[error("switch closed")]
+    Closed,
+}
+
+/// Why a dial failed. Cheap to clone: every caller waiting on one shared dial gets it.
+#[derive(Debug, Clone, Error)]
+#[non_exhaustive]
+pub enum DialError {
+    /// Dialing ourselves is refused.
+    #[error("refusing to dial the local peer")]
+    DialSelf,
+    /// No address is known for the peer.
+    #[error("no known address for {0}")]
+    NoAddresses(PeerId),
+    /// Every address failed; each with its error.
+    #[error("{}", AllFailed(.errors))]
+    Failed {
+        /// Each address tried with the error it gave, in the order they failed.
+        errors: Vec<(Multiaddr, String)>,
+    },
+    /// The switch is shutting down.
+    #[error("switch closed")]
+    Closed,
+}
+
+struct AllFailed<'a>(&'a [(Multiaddr, String)]);
+
+impl fmt::Display for AllFailed<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "all {} address(es) failed", self.0.len())?;
+        for (addr, error) in self.0 {
+            write!(f, "; {addr}: {error}")?;
+        }
+        Ok(())
+    }
+}
+
+impl DialError {
+    /// The same failure as the [`NetworkError`] protocol crates see.
+    pub fn into_network_error(self, peer: PeerId) -> NetworkError {
+        match self {
+            DialError::NoAddresses(peer) => NetworkError::NoAddresses(peer),
+            DialError::Closed => NetworkError::Closed,
+            e => NetworkError::DialFailed {
+                peer,
+                reason: e.to_string(),
+            },
+        }
+    }
+}
+
+/// Why listening failed.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ListenError {
+    /// No configured transport handles the address.
+    #[error("no transport for {0}")]
+    NoTransport(Multiaddr),
+    /// The transport could not listen.
+    #[error("transport: {0}")]
+    Transport(#[from] TransportError),
+    /// The switch is shutting down.
+    #[error("switch closed")]
+    Closed,
+}
+
+pub(crate) fn muxer_to_network(e: MuxerError) -> NetworkError {
+    match e {
+        MuxerError::Closed => NetworkError::Other("connection closed".into()),
+        e => NetworkError::Other(e.to_string()),
+    }
+}

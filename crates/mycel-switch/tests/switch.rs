@@ -1,0 +1,418 @@
+//! The switch over the memory transport with Noise and both muxers.
+
+use std::{sync::Arc, time::Duration};
+
+use futures::StreamExt;
+use mycel_core::{
+    Direction, Keypair, Listener, Multiaddr, MuxerUpgrade, NetworkError, NetworkEvent, PeerId,
+    ProtocolId, Transport, TransportExt, addr::with_peer_id, stream_handler,
+};
+use mycel_memory::{MemoryHub, MemoryTransport};
+use mycel_switch::{DialError, Switch, SwitchConfig, Upgrader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const ECHO: ProtocolId = ProtocolId::from_static("/test/echo/1.0.0");
+const OTHER: ProtocolId = ProtocolId::from_static("/test/other/1.0.0");
+
+struct Node {
+    switch: Switch,
+    addr: Multiaddr,
+}
+
+impl Node {
+    fn peer(&self) -> PeerId {
+        self.switch.local_peer_id()
+    }
+
+    fn p2p_addr(&self) -> Multiaddr {
+        with_peer_id(&self.addr, &self.peer()).unwrap()
+    }
+}
+
+fn yamux() -> Arc<dyn MuxerUpgrade> {
+    Arc::new(mycel_yamux::Config::default())
+}
+
+fn mplex() -> Arc<dyn MuxerUpgrade> {
+    Arc::new(mycel_mplex::Config::default())
+}
+
+/// A switch on `hub` listening on a fresh memory address; `inline` offers the muxers
+/// inside the Noise handshake too.
+async fn node_with(
+    hub: &MemoryHub,
+    muxers: Vec<Arc<dyn MuxerUpgrade>>,
+    inline: bool,
+    config: SwitchConfig,
+) -> Node {
+    let keypair = Keypair::generate();
+    let mut noise = mycel_noise::Config::new(keypair.clone());
+    if inline {
+        noise = noise.with_muxers(muxers.iter().map(|m| m.protocol()).collect());
+    }
+    let switch = Switch::new(
+        keypair.public().to_peer_id(),
+        vec![MemoryTransport::with_hub(hub.clone()).boxed()],
+        Upgrader::new(Arc::new(noise), muxers),
+        config,
+    );
+    switch.set_stream_handler(
+        ECHO,
+        stream_handler(|mut s| async move {
+            let mut buf = vec![0; 4096];
+            loop {
+                match s.io.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if s.io.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                        let _ = s.io.flush().await;
+                    }
+                }
+            }
+            let _ = s.io.shutdown().await;
+        }),
+    );
+    let addr = switch
+        .listen(&"/memory/0".parse().unwrap())
+        .await
+        .expect("listen");
+    Node { switch, addr }
+}
+
+async fn node(hub: &MemoryHub) -> Node {
+    node_with(hub, vec![yamux(), mplex()], true, SwitchConfig::default()).await
+}
+
+async fn echo_round(switch: &Switch, peer: PeerId, protocols: &[ProtocolId]) -> Vec<u8> {
+    let mut stream = switch.open_stream(peer, protocols).await.expect("stream");
+    stream.io.write_all(b"hello switch").await.unwrap();
+    stream.io.shutdown().await.unwrap();
+    let mut back = Vec::new();
+    stream.io.read_to_end(&mut back).await.unwrap();
+    back
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn dial_by_p2p_addr_opens_negotiated_streams() {
+    let hub = MemoryHub::new();
+    let a = node(&hub).await;
+    let b = node(&hub).await;
+    let conn = a.switch.dial_addr(&b.p2p_addr()).await.expect("dial");
+    assert_eq!(conn.peer(), b.peer());
+    assert_eq!(conn.direction(), Direction::Outbound);
+    assert_eq!(conn.muxer_protocol().as_str(), "/yamux/1.0.0");
+    // Lazy (one protocol) and full (several) negotiation.
+    assert_eq!(
+        echo_round(&a.switch, b.peer(), &[ECHO]).await,
+        b"hello switch"
+    );
+    assert_eq!(
+        echo_round(&a.switch, b.peer(), &[OTHER, ECHO]).await,
+        b"hello switch"
+    );
+    // The listener sees the connection too, and can open streams back.
+    assert!(b.switch.is_connected(&a.peer()));
+    assert_eq!(
+        echo_round(&b.switch, a.peer(), &[ECHO]).await,
+        b"hello switch"
+    );
+    a.switch.close().await;
+    b.switch.close().await;
+}
+
+#[tokio::test]
+async fn muxer_negotiated_with_multistream_when_not_in_handshake() {
+    for (dialer, listener, expected) in [
+        (
+            vec![yamux(), mplex()],
+            vec![mplex(), yamux()],
+            "/yamux/1.0.0",
+        ),
+        (
+            vec![mplex(), yamux()],
+            vec![yamux(), mplex()],
+            "/mplex/6.7.0",
+        ),
+        (vec![mplex()], vec![yamux(), mplex()], "/mplex/6.7.0"),
+    ] {
+        let hub = MemoryHub::new();
+        let a = node_with(&hub, dialer, false, SwitchConfig::default()).await;
+        let b = node_with(&hub, listener, false, SwitchConfig::default()).await;
+        let conn = a.switch.dial_addr(&b.p2p_addr()).await.expect("dial");
+        assert_eq!(conn.muxer_protocol().as_str(), expected);
+        assert_eq!(
+            echo_round(&a.switch, b.peer(), &[ECHO]).await,
+            b"hello switch"
+        );
+        a.switch.close().await;
+        b.switch.close().await;
+    }
+}
+
+#[tokio::test]
+async fn muxer_from_noise_extension_is_the_dialers_first_choice() {
+    let hub = MemoryHub::new();
+    let a = node_with(&hub, vec![mplex(), yamux()], true, SwitchConfig::default()).await;
+    let b = node(&hub).await;
+    let conn = a.switch.dial_addr(&b.p2p_addr()).await.expect("dial");
+    assert_eq!(conn.muxer_protocol().as_str(), "/mplex/6.7.0");
+    assert_eq!(
+        echo_round(&a.switch, b.peer(), &[ECHO]).await,
+        b"hello switch"
+    );
+}
+
+#[tokio::test]
+async fn unknown_protocol_gets_na_and_connection_lives_on() {
+    let hub = MemoryHub::new();
+    let a = node(&hub).await;
+    let b = node(&hub).await;
+    a.switch.dial_addr(&b.p2p_addr()).await.expect("dial");
+    // Several protocols: a typed error naming them.
+    match a.switch.open_stream(b.peer(), &[OTHER, OTHER]).await {
+        Err(NetworkError::ProtocolNotSupported { peer, protocols }) => {
+            assert_eq!(peer, b.peer());
+            assert_eq!(protocols, vec![OTHER, OTHER]);
+        }
+        other => panic!("expected ProtocolNotSupported, got {other:?}"),
+    }
+    // One protocol (lazy): the refusal surfaces on the first read.
+    let mut stream = a.switch.open_stream(b.peer(), &[OTHER]).await.unwrap();
+    let _ = stream.io.write_all(b"x").await;
+    let _ = stream.io.flush().await;
+    let mut buf = [0; 1];
+    assert!(stream.io.read(&mut buf).await.is_err());
+    // Same connection still carries streams.
+    assert_eq!(
+        echo_round(&a.switch, b.peer(), &[ECHO]).await,
+        b"hello switch"
+    );
+    assert_eq!(a.switch.connections().len(), 1);
+}
+
+#[tokio::test]
+async fn concurrent_dials_to_one_peer_share_one_connection() {
+    let hub = MemoryHub::new();
+    let a = node(&hub).await;
+    let b = node(&hub).await;
+    let mut b_events = b.switch.events();
+    let dials = (0..16).map(|_| a.switch.dial_peer(b.peer(), vec![b.addr.clone()]));
+    let conns = futures::future::join_all(dials).await;
+    let first = conns[0].as_ref().expect("dial").id();
+    for conn in &conns {
+        assert_eq!(conn.as_ref().expect("dial").id(), first);
+    }
+    assert_eq!(a.switch.connections().len(), 1);
+    match b_events.next().await {
+        Some(NetworkEvent::Connected {
+            peer, direction, ..
+        }) => {
+            assert_eq!(peer, a.peer());
+            assert_eq!(direction, Direction::Inbound);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    // A dial with a live connection returns it without dialing.
+    let again = a.switch.dial_peer(b.peer(), Vec::new()).await.unwrap();
+    assert_eq!(again.id(), first);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(b.switch.connections().len(), 1);
+}
+
+#[tokio::test]
+async fn failed_dial_reports_every_address() {
+    let hub = MemoryHub::new();
+    let a = node(&hub).await;
+    let b = node(&hub).await;
+    let bad: Vec<Multiaddr> = ["/memory/999001", "/memory/999002", "/ip4/127.0.0.1/tcp/1"]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+    match a.switch.dial_peer(b.peer(), bad.clone()).await {
+        Err(DialError::Failed { errors }) => {
+            let mut tried: Vec<_> = errors.iter().map(|(addr, _)| addr.clone()).collect();
+            tried.sort_by_key(|a| a.to_string());
+            let mut expected = bad.clone();
+            expected.sort_by_key(|a| a.to_string());
+            assert_eq!(tried, expected);
+            assert!(
+                errors
+                    .iter()
+                    .any(|(_, e)| e.contains("no transport for this address"))
+            );
+        }
+        other => panic!("expected Failed, got {other:?}"),
+    }
+    // One good address among bad ones is enough.
+    let mut mixed = bad;
+    mixed.push(b.addr.clone());
+    let conn = a.switch.dial_peer(b.peer(), mixed).await.expect("dial");
+    assert_eq!(conn.peer(), b.peer());
+    assert!(matches!(
+        a.switch.dial_peer(a.peer(), vec![b.addr.clone()]).await,
+        Err(DialError::DialSelf)
+    ));
+    let c = Keypair::generate().public().to_peer_id();
+    assert!(matches!(
+        a.switch.dial_peer(c, Vec::new()).await,
+        Err(DialError::NoAddresses(p)) if p == c
+    ));
+}
+
+#[tokio::test]
+async fn dial_to_the_wrong_peer_fails_with_mismatch() {
+    let hub = MemoryHub::new();
+    let a = node(&hub).await;
+    let b = node(&hub).await;
+    let impostor = Keypair::generate().public().to_peer_id();
+    let err = a
+        .switch
+        .dial_peer(impostor, vec![b.addr.clone()])
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains(&impostor.to_string()), "{text}");
+    assert!(text.contains(&b.peer().to_string()), "{text}");
+    assert!(a.switch.connections().is_empty());
+}
+
+#[tokio::test]
+async fn upgrade_times_out_on_a_silent_listener() {
+    let hub = MemoryHub::new();
+    let config = SwitchConfig::default().with_upgrade_timeout(Duration::from_millis(200));
+    let a = node_with(&hub, vec![yamux()], true, config).await;
+    // A raw listener that accepts and never answers.
+    let mut raw = MemoryTransport::with_hub(hub.clone())
+        .listen(&"/memory/0".parse().unwrap())
+        .await
+        .unwrap();
+    let addr = raw.local_addr();
+    let held = tokio::spawn(async move { raw.accept().await.map(|c| c.io) });
+    let peer = Keypair::generate().public().to_peer_id();
+    let started = tokio::time::Instant::now();
+    let err = a.switch.dial_peer(peer, vec![addr]).await.unwrap_err();
+    assert!(err.to_string().contains("upgrade timed out"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    drop(held);
+}
+
+#[tokio::test]
+async fn events_report_connections_and_listen_addresses() {
+    let hub = MemoryHub::new();
+    let a = node(&hub).await;
+    let b = node(&hub).await;
+    let mut a_events = a.switch.events();
+    let mut b_events = b.switch.events();
+    a.switch.dial_addr(&b.p2p_addr()).await.unwrap();
+    assert!(matches!(
+        a_events.next().await,
+        Some(NetworkEvent::Connected { peer, direction: Direction::Outbound, .. }) if peer == b.peer()
+    ));
+    assert!(matches!(
+        b_events.next().await,
+        Some(NetworkEvent::Connected { peer, direction: Direction::Inbound, .. }) if peer == a.peer()
+    ));
+    a.switch.disconnect(&b.peer()).await;
+    match a_events.next().await {
+        Some(NetworkEvent::Disconnected { peer, reason }) => {
+            assert_eq!(peer, b.peer());
+            assert!(reason.contains("closed locally"), "{reason}");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(matches!(
+        b_events.next().await,
+        Some(NetworkEvent::Disconnected { peer, .. }) if peer == a.peer()
+    ));
+    assert!(!a.switch.is_connected(&b.peer()));
+    assert!(b.switch.connected_peers().is_empty());
+
+    let extra = a
+        .switch
+        .listen(&"/memory/0".parse().unwrap())
+        .await
+        .unwrap();
+    assert!(matches!(a_events.next().await, Some(NetworkEvent::ListenAddrAdded(x)) if x == extra));
+    assert!(a.switch.remove_listener(&extra));
+    assert!(
+        matches!(a_events.next().await, Some(NetworkEvent::ListenAddrExpired(x)) if x == extra)
+    );
+    assert_eq!(a.switch.listen_addrs(), vec![a.addr.clone()]);
+}
+
+#[test]
+fn close_ends_every_task() {
+    let rt = rt();
+    rt.block_on(async {
+        let baseline = tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks();
+        let hub = MemoryHub::new();
+        let a = node(&hub).await;
+        let b = node(&hub).await;
+        a.switch.dial_addr(&b.p2p_addr()).await.unwrap();
+        // A stream left open in a handler, and a user task that never ends.
+        let mut open = a.switch.open_stream(b.peer(), &[ECHO]).await.unwrap();
+        open.io.write_all(b"ping").await.unwrap();
+        open.io.flush().await.unwrap();
+        let mut buf = [0; 4];
+        open.io.read_exact(&mut buf).await.unwrap();
+        b.switch.spawn(futures::future::pending());
+        assert!(a.switch.running_tasks() > 0);
+        assert!(b.switch.running_tasks() > 0);
+
+        let closing = async { tokio::join!(a.switch.close(), b.switch.close()) };
+        tokio::time::timeout(Duration::from_secs(10), closing)
+            .await
+            .expect("close finishes although a task never ends");
+        drop(open);
+        assert_eq!(a.switch.running_tasks(), 0);
+        assert_eq!(b.switch.running_tasks(), 0);
+        assert!(a.switch.dial_addr(&b.p2p_addr()).await.is_err());
+        // The muxers' own tasks end once their connections are gone.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let alive = tokio::runtime::Handle::current()
+                .metrics()
+                .num_alive_tasks();
+            if alive <= baseline {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{alive} tasks alive, {baseline} before"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+}
+
+#[tokio::test]
+async fn many_streams_in_both_directions() {
+    let hub = MemoryHub::new();
+    let a = node(&hub).await;
+    let b = node(&hub).await;
+    a.switch.dial_addr(&b.p2p_addr()).await.unwrap();
+    let mut rounds = Vec::new();
+    for i in 0..32 {
+        let (from, to) = if i % 2 == 0 { (&a, &b) } else { (&b, &a) };
+        let switch = from.switch.clone();
+        let peer = to.peer();
+        rounds.push(tokio::spawn(async move {
+            echo_round(&switch, peer, &[ECHO]).await
+        }));
+    }
+    for round in rounds {
+        assert_eq!(round.await.unwrap(), b"hello switch");
+    }
+}
