@@ -1,1 +1,37 @@
-//! mycel-host
+//! The mycel host: a libp2p node you build once and use through plain async calls.
+//!
+//! [`HostBuilder`] takes an identity, transports, a security protocol, muxers, listen
+//! addresses and limits; [`HostBuilder::build`] starts listening and returns a
+//! [`Host`]. The host dials (by `/p2p/` address or by peer id from its [`PeerStore`]),
+//! keeps the connections, opens streams with [`Network::new_stream`] and serves
+//! inbound ones with [`Network::set_stream_handler`]. Protocol crates take it as a
+//! [`Network`], the trait from `mycel-core` re-exported here.
+//!
+//! ```no_run
+//! # async fn run(host: mycel_host::Host, peer: mycel_core::PeerId) -> Result<(), Box<dyn std::error::Error>> {
+//! use mycel_core::{ProtocolId, stream_handler};
+//! use mycel_host::Network;
+//! use tokio::io::AsyncWriteExt;
+//!
+//! const HELLO: ProtocolId = ProtocolId::from_static("/hello/1.0.0");
+//! host.set_stream_handler(HELLO, stream_handler(|mut s| async move {
+//!     let _ = s.io.write_all(b"hello\n").await;
+//!     let _ = s.io.shutdown().await;
+//! }));
+//! let mut stream = host.new_stream(peer, &[HELLO]).await?;
+//! # drop(stream); Ok(()) }
+//! ```
+//!
+//! Closing ([`Host::close`]) stops the listeners, then the connections, then every
+//! task the host started, and returns once they have ended.
+
+mod host;
+mod peer_store;
+
+pub use mycel_core::Network;
+pub use mycel_switch::{DialError, ListenError, PeerConnection, SwitchConfig};
+
+pub use crate::{
+    host::{BuildError, Host, HostBuilder, SecurityFactory},
+    peer_store::{DEFAULT_MAX_PEERS, MAX_ADDRS_PER_PEER, PeerStore},
+};

@@ -469,14 +469,28 @@ impl Switch {
         read(&self.inner.handlers).protocols.clone()
     }
 
-    /// Every event from now on. A subscriber more than [`crate::EVENT_BUFFER`] events
-    /// behind skips the oldest.
+    /// Every event from now on; the stream ends once the switch has closed. A
+    /// subscriber more than [`crate::EVENT_BUFFER`] events behind skips the oldest.
     pub fn events(&self) -> BoxStream<'static, NetworkEvent> {
         let rx = self.inner.events.subscribe();
-        stream::unfold(rx, |mut rx| async move {
+        let closed = self.inner.shutdown.clone();
+        // After the switch closes, the events already sent are still delivered, then
+        // the stream ends.
+        stream::unfold((rx, closed), |(mut rx, closed)| async move {
             loop {
-                match rx.recv().await {
-                    Ok(event) => return Some((event, rx)),
+                let received = tokio::select! {
+                    biased;
+                    received = rx.recv() => received,
+                    _ = closed.cancelled() => match rx.try_recv() {
+                        Ok(event) => Ok(event),
+                        Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                            Err(broadcast::error::RecvError::Lagged(n))
+                        }
+                        Err(_) => Err(broadcast::error::RecvError::Closed),
+                    },
+                };
+                match received {
+                    Ok(event) => return Some((event, (rx, closed))),
                     Err(broadcast::error::RecvError::Lagged(n)) => {
                         tracing::debug!(missed = n, "event subscriber lagged");
                     }

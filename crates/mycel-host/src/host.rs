@@ -1,0 +1,333 @@
+//! [`Host`] and [`HostBuilder`].
+
+use std::{
+    fmt,
+    sync::{Arc, Mutex, MutexGuard},
+};
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use mycel_core::{
+    BoxedTransport, Keypair, Multiaddr, MuxerUpgrade, NegotiatedStream, Network, NetworkError,
+    NetworkEvent, PeerId, ProtocolId, SecureUpgrade, StreamHandler, Transport, TransportExt,
+    addr::split_peer_id,
+};
+use mycel_switch::{DialError, ListenError, PeerConnection, Switch, SwitchConfig, Upgrader};
+use thiserror::Error;
+
+use crate::peer_store::{DEFAULT_MAX_PEERS, PeerStore};
+
+/// Builds the security protocol once the keypair and muxers are known: it gets our
+/// keypair and the muxers' ids in order of preference (for protocols, like Noise, that
+/// can agree on a muxer inside their handshake).
+pub type SecurityFactory =
+    Box<dyn FnOnce(&Keypair, &[ProtocolId]) -> Arc<dyn SecureUpgrade> + Send>;
+
+/// Why [`HostBuilder::build`] failed.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// No transport was added.
+    #[error("no transport configured")]
+    NoTransport,
+    /// No security protocol was set.
+    #[error("no security protocol configured")]
+    NoSecurity,
+    /// No muxer was added.
+    #[error("no stream muxer configured")]
+    NoMuxer,
+    /// Listening on one of the addresses failed.
+    #[error("cannot listen on {addr}: {error}")]
+    Listen {
+        /// The address asked for.
+        addr: Multiaddr,
+        /// What went wrong.
+        error: ListenError,
+    },
+}
+
+/// Configures and starts a [`Host`].
+///
+/// ```no_run
+/// # async fn run() -> Result<(), mycel_host::BuildError> {
+/// use std::sync::Arc;
+/// use mycel_host::Host;
+///
+/// let host = Host::builder()
+///     .with_transport(mycel_tcp::TcpTransport::default())
+///     .with_security(|keypair, muxers| {
+///         Arc::new(mycel_noise::Config::new(keypair.clone()).with_muxers(muxers.to_vec()))
+///     })
+///     .with_muxer(mycel_yamux::Config::default())
+///     .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
+///     .build()
+///     .await?;
+/// println!("{} listening on {:?}", host.peer_id(), host.listen_addrs());
+/// # Ok(()) }
+/// ```
+pub struct HostBuilder {
+    keypair: Option<Keypair>,
+    transports: Vec<BoxedTransport>,
+    security: Option<SecurityFactory>,
+    muxers: Vec<Arc<dyn MuxerUpgrade>>,
+    listen: Vec<Multiaddr>,
+    config: SwitchConfig,
+    max_peers: usize,
+}
+
+impl Default for HostBuilder {
+    fn default() -> Self {
+        Self {
+            keypair: None,
+            transports: Vec::new(),
+            security: None,
+            muxers: Vec::new(),
+            listen: Vec::new(),
+            config: SwitchConfig::default(),
+            max_peers: DEFAULT_MAX_PEERS,
+        }
+    }
+}
+
+impl fmt::Debug for HostBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HostBuilder")
+            .field("transports", &self.transports.len())
+            .field("muxers", &self.muxers.len())
+            .field("listen", &self.listen)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HostBuilder {
+    /// An empty builder: add transports, security and muxers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Uses `keypair` as the identity (default: a fresh ed25519 key).
+    pub fn with_keypair(mut self, keypair: Keypair) -> Self {
+        self.keypair = Some(keypair);
+        self
+    }
+
+    /// Adds a transport; a dial uses the first that supports the address.
+    pub fn with_transport<T: Transport>(mut self, transport: T) -> Self {
+        self.transports.push(transport.boxed());
+        self
+    }
+
+    /// Sets the security protocol, built from the keypair and the muxers' ids.
+    pub fn with_security<F, S>(mut self, factory: F) -> Self
+    where
+        F: FnOnce(&Keypair, &[ProtocolId]) -> Arc<S> + Send + 'static,
+        S: SecureUpgrade,
+    {
+        self.security = Some(Box::new(move |keypair: &Keypair, muxers: &[ProtocolId]| {
+            factory(keypair, muxers) as Arc<dyn SecureUpgrade>
+        }));
+        self
+    }
+
+    /// Adds a muxer; earlier ones are preferred.
+    pub fn with_muxer<M: MuxerUpgrade>(mut self, muxer: M) -> Self {
+        self.muxers.push(Arc::new(muxer));
+        self
+    }
+
+    /// Listens on `addr` once built (port 0 picks a free port).
+    pub fn listen_on(mut self, addr: Multiaddr) -> Self {
+        self.listen.push(addr);
+        self
+    }
+
+    /// Sets timeouts and connection limits.
+    pub fn with_config(mut self, config: SwitchConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Bounds the peer store (default [`DEFAULT_MAX_PEERS`]).
+    pub fn with_max_peers(mut self, max_peers: usize) -> Self {
+        self.max_peers = max_peers;
+        self
+    }
+
+    /// Starts the host: it listens on every address given, or fails (and stops
+    /// whatever had started) if one cannot be used. Must run inside a tokio runtime.
+    pub async fn build(self) -> Result<Host, BuildError> {
+        if self.transports.is_empty() {
+            return Err(BuildError::NoTransport);
+        }
+        if self.muxers.is_empty() {
+            return Err(BuildError::NoMuxer);
+        }
+        let factory = self.security.ok_or(BuildError::NoSecurity)?;
+        let keypair = self.keypair.unwrap_or_else(Keypair::generate);
+        let muxer_ids: Vec<_> = self.muxers.iter().map(|m| m.protocol()).collect();
+        let security = factory(&keypair, &muxer_ids);
+        let switch = Switch::new(
+            keypair.public().to_peer_id(),
+            self.transports,
+            Upgrader::new(security, self.muxers),
+            self.config,
+        );
+        for addr in self.listen {
+            if let Err(error) = switch.listen(&addr).await {
+                switch.close().await;
+                return Err(BuildError::Listen { addr, error });
+            }
+        }
+        tracing::info!(peer = %switch.local_peer_id(), "host started");
+        Ok(Host {
+            inner: Arc::new(Inner {
+                keypair,
+                switch,
+                peer_store: Mutex::new(PeerStore::new(self.max_peers)),
+            }),
+        })
+    }
+}
+
+struct Inner {
+    keypair: Keypair,
+    switch: Switch,
+    peer_store: Mutex<PeerStore>,
+}
+
+/// A libp2p node: listens, dials, keeps connections and addresses, opens and serves
+/// streams. Cheap to clone; all clones are one host.
+///
+/// Protocols take it as a [`Network`]. [`Host::close`] stops everything it started.
+#[derive(Clone)]
+pub struct Host {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Host")
+            .field("peer_id", &self.peer_id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Host {
+    /// A builder.
+    pub fn builder() -> HostBuilder {
+        HostBuilder::new()
+    }
+
+    /// Our peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.inner.switch.local_peer_id()
+    }
+
+    /// Our identity.
+    pub fn keypair(&self) -> &Keypair {
+        &self.inner.keypair
+    }
+
+    /// The addresses we listen on.
+    pub fn listen_addrs(&self) -> Vec<Multiaddr> {
+        self.inner.switch.listen_addrs()
+    }
+
+    /// Listens on one more address; returns it with the port resolved.
+    pub async fn listen_on(&self, addr: &Multiaddr) -> Result<Multiaddr, ListenError> {
+        self.inner.switch.listen(addr).await
+    }
+
+    /// Connects to `addr`. With a `/p2p/<id>` suffix the remote must be that peer (and
+    /// the address is remembered for it); returns the remote's peer id.
+    pub async fn connect(&self, addr: &Multiaddr) -> Result<PeerId, DialError> {
+        let conn = self.inner.switch.dial_addr(addr).await?;
+        if let Ok((base, Some(_))) = split_peer_id(addr) {
+            self.peer_store().add_addrs(conn.peer(), [base]);
+        }
+        Ok(conn.peer())
+    }
+
+    /// Connects to `peer` at the addresses in the peer store, unless connected.
+    pub async fn connect_peer(&self, peer: PeerId) -> Result<PeerConnection, DialError> {
+        if let Some(conn) = self.inner.switch.connection(&peer) {
+            return Ok(conn);
+        }
+        let addrs = self.peer_store().addrs(&peer);
+        self.inner.switch.dial_peer(peer, addrs).await
+    }
+
+    /// Closes every connection to `peer`.
+    pub async fn disconnect(&self, peer: &PeerId) {
+        self.inner.switch.disconnect(peer).await;
+    }
+
+    /// The addresses known for `peer`.
+    pub fn addrs_of(&self, peer: &PeerId) -> Vec<Multiaddr> {
+        self.peer_store().addrs(peer)
+    }
+
+    /// The peer store (hold the guard briefly).
+    pub fn peer_store(&self) -> MutexGuard<'_, PeerStore> {
+        self.inner
+            .peer_store
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The switch underneath, for what the host does not wrap.
+    pub fn switch(&self) -> &Switch {
+        &self.inner.switch
+    }
+
+    /// The protocols we serve.
+    pub fn protocols(&self) -> Vec<ProtocolId> {
+        self.inner.switch.protocols()
+    }
+
+    /// Shuts down: listeners, then connections, then every task the host started;
+    /// returns when they have all ended.
+    pub async fn close(&self) {
+        self.inner.switch.close().await;
+    }
+}
+
+#[async_trait]
+impl Network for Host {
+    fn local_peer_id(&self) -> PeerId {
+        self.peer_id()
+    }
+
+    async fn new_stream(
+        &self,
+        peer: PeerId,
+        protocols: &[ProtocolId],
+    ) -> Result<NegotiatedStream, NetworkError> {
+        let conn = self
+            .connect_peer(peer)
+            .await
+            .map_err(|e| e.into_network_error(peer))?;
+        self.inner.switch.open_stream_on(&conn, protocols).await
+    }
+
+    fn set_stream_handler(&self, protocol: ProtocolId, handler: StreamHandler) {
+        self.inner.switch.set_stream_handler(protocol, handler);
+    }
+
+    fn remove_stream_handler(&self, protocol: &ProtocolId) {
+        self.inner.switch.remove_stream_handler(protocol);
+    }
+
+    fn connected_peers(&self) -> Vec<PeerId> {
+        self.inner.switch.connected_peers()
+    }
+
+    fn add_addrs(&self, peer: PeerId, addrs: Vec<Multiaddr>) {
+        self.peer_store().add_addrs(peer, addrs);
+    }
+
+    fn events(&self) -> BoxStream<'static, NetworkEvent> {
+        self.inner.switch.events()
+    }
+}

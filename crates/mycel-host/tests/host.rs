@@ -1,0 +1,224 @@
+//! The host over the memory and TCP transports.
+
+use std::{sync::Arc, time::Duration};
+
+use futures::StreamExt;
+use mycel_core::{
+    Keypair, Multiaddr, NetworkError, NetworkEvent, PeerId, ProtocolId, addr::with_peer_id,
+    stream_handler,
+};
+use mycel_host::{BuildError, Host, HostBuilder, Network};
+use mycel_memory::{MemoryHub, MemoryTransport};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const UPPER: ProtocolId = ProtocolId::from_static("/test/upper/1.0.0");
+
+fn stack(builder: HostBuilder) -> HostBuilder {
+    builder
+        .with_security(|keypair, muxers| {
+            Arc::new(mycel_noise::Config::new(keypair.clone()).with_muxers(muxers.to_vec()))
+        })
+        .with_muxer(mycel_yamux::Config::default())
+        .with_muxer(mycel_mplex::Config::default())
+}
+
+async fn memory_host(hub: &MemoryHub) -> Host {
+    let host = stack(Host::builder())
+        .with_transport(MemoryTransport::with_hub(hub.clone()))
+        .listen_on("/memory/0".parse().unwrap())
+        .build()
+        .await
+        .expect("build");
+    host.set_stream_handler(UPPER, stream_handler(serve_upper));
+    host
+}
+
+async fn serve_upper(mut s: mycel_core::NegotiatedStream) {
+    let mut buf = Vec::new();
+    if s.io.read_to_end(&mut buf).await.is_ok() {
+        let _ = s.io.write_all(&buf.to_ascii_uppercase()).await;
+    }
+    let _ = s.io.shutdown().await;
+}
+
+/// What a protocol crate does: it only sees `&dyn Network`.
+async fn upper(net: &dyn Network, peer: PeerId, text: &str) -> Result<String, NetworkError> {
+    let mut stream = net.new_stream(peer, &[UPPER]).await?;
+    stream.io.write_all(text.as_bytes()).await.unwrap();
+    stream.io.shutdown().await.unwrap();
+    let mut out = String::new();
+    stream.io.read_to_string(&mut out).await.unwrap();
+    Ok(out)
+}
+
+#[tokio::test]
+async fn new_stream_dials_from_the_peer_store() {
+    let hub = MemoryHub::new();
+    let a = memory_host(&hub).await;
+    let b = memory_host(&hub).await;
+    // Unknown peer: a typed error, no dial.
+    assert!(matches!(
+        upper(&a, b.peer_id(), "x").await,
+        Err(NetworkError::NoAddresses(p)) if p == b.peer_id()
+    ));
+    a.add_addrs(b.peer_id(), b.listen_addrs());
+    assert_eq!(upper(&a, b.peer_id(), "mycel").await.unwrap(), "MYCEL");
+    assert_eq!(a.connected_peers(), vec![b.peer_id()]);
+    assert_eq!(b.connected_peers(), vec![a.peer_id()]);
+    // b never learnt a's address, but the connection exists: streams flow back.
+    assert_eq!(upper(&b, a.peer_id(), "back").await.unwrap(), "BACK");
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test]
+async fn connect_by_p2p_address_remembers_it() {
+    let hub = MemoryHub::new();
+    let a = memory_host(&hub).await;
+    let b = memory_host(&hub).await;
+    let addr = with_peer_id(&b.listen_addrs()[0], &b.peer_id()).unwrap();
+    assert_eq!(a.connect(&addr).await.unwrap(), b.peer_id());
+    assert_eq!(a.addrs_of(&b.peer_id()), b.listen_addrs());
+    a.disconnect(&b.peer_id()).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !a.connected_peers().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "still connected");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Reconnects from the store.
+    assert_eq!(upper(&a, b.peer_id(), "again").await.unwrap(), "AGAIN");
+}
+
+#[tokio::test]
+async fn removed_handler_refuses_the_protocol() {
+    let hub = MemoryHub::new();
+    let a = memory_host(&hub).await;
+    let b = memory_host(&hub).await;
+    a.add_addrs(b.peer_id(), b.listen_addrs());
+    assert_eq!(upper(&a, b.peer_id(), "on").await.unwrap(), "ON");
+    b.remove_stream_handler(&UPPER);
+    assert!(b.protocols().is_empty());
+    let err = a
+        .new_stream(b.peer_id(), &[UPPER, ProtocolId::from_static("/x/1")])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, NetworkError::ProtocolNotSupported { .. }),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn events_stream_reports_what_happens() {
+    let hub = MemoryHub::new();
+    let a = memory_host(&hub).await;
+    let b = memory_host(&hub).await;
+    let mut events = a.events();
+    let extra = a.listen_on(&"/memory/0".parse().unwrap()).await.unwrap();
+    assert!(matches!(events.next().await, Some(NetworkEvent::ListenAddrAdded(x)) if x == extra));
+    a.add_addrs(b.peer_id(), b.listen_addrs());
+    upper(&a, b.peer_id(), "e").await.unwrap();
+    assert!(matches!(
+        events.next().await,
+        Some(NetworkEvent::Connected { peer, .. }) if peer == b.peer_id()
+    ));
+    b.close().await;
+    assert!(matches!(
+        events.next().await,
+        Some(NetworkEvent::Disconnected { peer, .. }) if peer == b.peer_id()
+    ));
+    a.close().await;
+    // Closing expires both listen addresses, then ends the stream.
+    let mut expired = Vec::new();
+    while let Some(event) = events.next().await {
+        if let NetworkEvent::ListenAddrExpired(addr) = event {
+            expired.push(addr);
+        }
+    }
+    assert_eq!(expired.len(), 2, "{expired:?}");
+}
+
+#[tokio::test]
+async fn build_fails_clearly() {
+    let err = Host::builder().build().await.unwrap_err();
+    assert!(matches!(err, BuildError::NoTransport));
+    let err = Host::builder()
+        .with_transport(MemoryTransport::default())
+        .with_muxer(mycel_yamux::Config::default())
+        .build()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, BuildError::NoSecurity));
+    let err = stack(Host::builder())
+        .with_transport(MemoryTransport::default())
+        .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
+        .build()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("/ip4/127.0.0.1/tcp/0"), "{err}");
+}
+
+#[tokio::test]
+async fn keypair_given_is_the_identity() {
+    let keypair = Keypair::generate();
+    let host = stack(Host::builder().with_keypair(keypair.clone()))
+        .with_transport(MemoryTransport::default())
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(host.peer_id(), keypair.public().to_peer_id());
+    assert!(host.listen_addrs().is_empty());
+}
+
+#[test]
+fn close_leaves_no_task_running() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let metrics = tokio::runtime::Handle::current().metrics();
+        let baseline = metrics.num_alive_tasks();
+        let a = stack(Host::builder())
+            .with_transport(mycel_tcp::TcpTransport::default())
+            .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
+            .build()
+            .await
+            .unwrap();
+        let b = stack(Host::builder())
+            .with_transport(mycel_tcp::TcpTransport::default())
+            .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
+            .build()
+            .await
+            .unwrap();
+        a.set_stream_handler(UPPER, stream_handler(serve_upper));
+        b.set_stream_handler(UPPER, stream_handler(serve_upper));
+        let addr: Multiaddr = with_peer_id(&b.listen_addrs()[0], &b.peer_id()).unwrap();
+        a.connect(&addr).await.unwrap();
+        assert_eq!(upper(&a, b.peer_id(), "tcp").await.unwrap(), "TCP");
+        // A stream held open by the remote handler while we close.
+        let mut held = a.new_stream(b.peer_id(), &[UPPER]).await.unwrap();
+        held.io.write_all(b"pending").await.unwrap();
+        held.io.flush().await.unwrap();
+        assert!(metrics.num_alive_tasks() > baseline);
+
+        let closing = async { tokio::join!(a.close(), b.close()) };
+        tokio::time::timeout(Duration::from_secs(10), closing)
+            .await
+            .expect("close finishes");
+        drop(held);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let alive = metrics.num_alive_tasks();
+            if alive <= baseline {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{alive} tasks alive, {baseline} before"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+}
