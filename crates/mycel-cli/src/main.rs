@@ -1,0 +1,477 @@
+//! `mycel`: run a libp2p node, or pair with another implementation's node.
+//!
+//! - `mycel node [--listen ADDR]... [--bootstrap ADDR]...`: a long-running node.
+//! - `mycel listen [--muxer yamux|mplex]`: serve ping and perf on 127.0.0.1 for a test
+//!   peer; the first stdout line is `LISTEN <multiaddr>/p2p/<peer-id>`.
+//! - `mycel dial <multiaddr>/p2p/<id>`: connect, ping once, print one JSON line.
+//! - `mycel perf <multiaddr>/p2p/<id> --upload-bytes N --download-bytes M`: one perf run,
+//!   one JSON line.
+//!
+//! Exit status: 0 success, 1 failure (the JSON line says why), 2 bad usage.
+
+mod json;
+
+use std::{
+    io::Write,
+    process,
+    time::{Duration, Instant},
+};
+
+use clap::{Parser, Subcommand, ValueEnum, error::ErrorKind};
+use futures::StreamExt;
+use mycel::{
+    DefaultStack, Host, Multiaddr, Muxer, Network, NetworkEvent, PeerId,
+    core::{Protocol, addr::split_peer_id},
+    perf, ping,
+    switch::ListenError,
+};
+use tokio::io::AsyncReadExt;
+
+use crate::json::{Value, object};
+
+/// The port `mycel node` listens on unless told otherwise (the IPFS convention); a free
+/// one is used when it is taken.
+const DEFAULT_NODE_PORT: u16 = 4001;
+
+#[derive(Debug, Parser)]
+#[command(name = "mycel", version, about = "A libp2p node", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a node: listen (all interfaces, port 4001 or a free one), serve ping, log
+    /// connections, until Ctrl-C.
+    Node {
+        /// Address to listen on (repeatable); default /ip4/0.0.0.0/tcp/4001 and
+        /// /ip6/::/tcp/4001.
+        #[arg(long = "listen", value_name = "ADDR")]
+        listen: Vec<Multiaddr>,
+        /// Peer to connect to at start, as <multiaddr>/p2p/<peer-id> (repeatable).
+        #[arg(long = "bootstrap", value_name = "ADDR", value_parser = p2p_addr)]
+        bootstrap: Vec<Multiaddr>,
+    },
+    /// Listen on 127.0.0.1 with a fresh identity and serve ping and perf until
+    /// SIGTERM, SIGINT or end of stdin. Prints `LISTEN <addr>/p2p/<id>` first.
+    Listen {
+        /// The one muxer offered.
+        #[arg(long, value_enum, default_value_t = MuxerArg::Yamux)]
+        muxer: MuxerArg,
+    },
+    /// Connect to a peer, ping it once and print one JSON line.
+    Dial {
+        /// The peer, as <multiaddr>/p2p/<peer-id>.
+        #[arg(value_parser = p2p_addr)]
+        addr: Multiaddr,
+        /// The one muxer offered.
+        #[arg(long, value_enum, default_value_t = MuxerArg::Yamux)]
+        muxer: MuxerArg,
+        /// Give up after this many seconds.
+        #[arg(long = "timeout-s", value_name = "S", default_value_t = 30.0, value_parser = seconds)]
+        timeout_s: f64,
+    },
+    /// Run one /perf/1.0.0 exchange with a peer and print one JSON line.
+    Perf {
+        /// The peer, as <multiaddr>/p2p/<peer-id>.
+        #[arg(value_parser = p2p_addr)]
+        addr: Multiaddr,
+        /// Bytes to send.
+        #[arg(long = "upload-bytes", value_name = "N")]
+        upload_bytes: u64,
+        /// Bytes to ask the peer to send back.
+        #[arg(long = "download-bytes", value_name = "M")]
+        download_bytes: u64,
+        /// The one muxer offered.
+        #[arg(long, value_enum, default_value_t = MuxerArg::Yamux)]
+        muxer: MuxerArg,
+        /// Give up after this many seconds.
+        #[arg(long = "timeout-s", value_name = "S", default_value_t = 30.0, value_parser = seconds)]
+        timeout_s: f64,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum MuxerArg {
+    Yamux,
+    Mplex,
+}
+
+impl From<MuxerArg> for Muxer {
+    fn from(m: MuxerArg) -> Self {
+        match m {
+            MuxerArg::Yamux => Muxer::Yamux,
+            MuxerArg::Mplex => Muxer::Mplex,
+        }
+    }
+}
+
+fn p2p_addr(s: &str) -> Result<Multiaddr, String> {
+    let addr: Multiaddr = s.parse().map_err(|e| format!("not a multiaddr: {e}"))?;
+    match split_peer_id(&addr) {
+        Ok((_, Some(_))) => Ok(addr),
+        Ok((_, None)) => Err("the address must end with /p2p/<peer-id>".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v < 1e9 => Ok(v),
+        _ => Err("expected a positive number of seconds".into()),
+    }
+}
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => match e.kind() {
+            ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+                let _ = e.print();
+                process::exit(0);
+            }
+            ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                let _ = e.print();
+                process::exit(2);
+            }
+            _ => {
+                eprintln!("mycel: {}", one_line(&e.to_string()));
+                process::exit(2);
+            }
+        },
+    };
+    init_logging(matches!(cli.command, Command::Node { .. }));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("mycel: cannot start the runtime: {e}");
+            process::exit(1);
+        }
+    };
+    let code = runtime.block_on(run(cli.command));
+    let _ = std::io::stdout().flush();
+    // Exit without waiting for the runtime: a blocking read of stdin may still be running.
+    process::exit(code);
+}
+
+/// clap's message up to its usage hint, on one line.
+fn one_line(text: &str) -> String {
+    let message = text.split("\n\n").next().unwrap_or(text);
+    let words: Vec<&str> = message.split_whitespace().collect();
+    words.join(" ").trim_start_matches("error: ").to_string()
+}
+
+fn init_logging(node: bool) {
+    let default = if node { "info" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Prints one line on stdout and flushes it at once.
+fn emit(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+fn fail(error: &str) -> i32 {
+    emit(&object(&[
+        ("ok", Value::Bool(false)),
+        ("error", Value::Str(error)),
+    ]));
+    1
+}
+
+async fn run(command: Command) -> i32 {
+    match command {
+        Command::Node { listen, bootstrap } => node(listen, bootstrap).await,
+        Command::Listen { muxer } => listen(muxer.into()).await,
+        Command::Dial {
+            addr,
+            muxer,
+            timeout_s,
+        } => dial(addr, muxer.into(), Duration::from_secs_f64(timeout_s)).await,
+        Command::Perf {
+            addr,
+            upload_bytes,
+            download_bytes,
+            muxer,
+            timeout_s,
+        } => {
+            let params = perf::RunParams {
+                upload_bytes,
+                download_bytes,
+            };
+            run_perf(
+                addr,
+                params,
+                muxer.into(),
+                Duration::from_secs_f64(timeout_s),
+            )
+            .await
+        }
+    }
+}
+
+async fn client_host(muxer: Muxer) -> Result<Host, String> {
+    Host::builder()
+        .with_tcp_noise(&[muxer])
+        .build()
+        .await
+        .map_err(|e| e.to_string())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+async fn dial(addr: Multiaddr, muxer: Muxer, limit: Duration) -> i32 {
+    let host = match client_host(muxer).await {
+        Ok(host) => host,
+        Err(e) => return fail(&e),
+    };
+    let work = async {
+        let started = Instant::now();
+        let peer = host.connect(&addr).await.map_err(|e| e.to_string())?;
+        let connect = started.elapsed();
+        let rtt = ping::ping_peer(&host, peer)
+            .await
+            .map_err(|e| format!("ping: {e}"))?;
+        Ok::<_, String>((peer, connect, rtt))
+    };
+    let code = match tokio::time::timeout(limit, work).await {
+        Ok(Ok((peer, connect, rtt))) => {
+            let peer = peer.to_string();
+            emit(&object(&[
+                ("ok", Value::Bool(true)),
+                ("peer", Value::Str(&peer)),
+                ("rtt_ms", Value::Num(ms(rtt))),
+                ("connect_ms", Value::Num(ms(connect))),
+                // Filled once identify exists.
+                ("agent", Value::Null),
+                ("protocols", Value::StrList(&[])),
+            ]));
+            0
+        }
+        Ok(Err(e)) => fail(&e),
+        Err(_) => fail(&format!("timed out after {} s", limit.as_secs_f64())),
+    };
+    host.close().await;
+    code
+}
+
+async fn run_perf(addr: Multiaddr, params: perf::RunParams, muxer: Muxer, limit: Duration) -> i32 {
+    let host = match client_host(muxer).await {
+        Ok(host) => host,
+        Err(e) => return fail(&e),
+    };
+    let work = async {
+        let started = Instant::now();
+        let peer = host.connect(&addr).await.map_err(|e| e.to_string())?;
+        let connect = started.elapsed();
+        let stats = perf::run(&host, peer, params)
+            .await
+            .map_err(|e| format!("perf: {e}"))?;
+        Ok::<_, String>((connect, stats))
+    };
+    let code = match tokio::time::timeout(limit, work).await {
+        Ok(Ok((connect, stats))) => {
+            emit(&object(&[
+                ("ok", Value::Bool(true)),
+                ("upload_bytes", Value::Int(stats.upload_bytes)),
+                ("download_bytes", Value::Int(stats.download_bytes)),
+                ("seconds", Value::Num(stats.elapsed.as_secs_f64())),
+                ("connect_ms", Value::Num(ms(connect))),
+            ]));
+            0
+        }
+        Ok(Err(e)) => fail(&e),
+        Err(_) => fail(&format!("timed out after {} s", limit.as_secs_f64())),
+    };
+    host.close().await;
+    code
+}
+
+async fn listen(muxer: Muxer) -> i32 {
+    let host = match Host::builder()
+        .with_tcp_noise(&[muxer])
+        .listen_on(loopback())
+        .build()
+        .await
+    {
+        Ok(host) => host,
+        Err(e) => {
+            eprintln!("mycel: {e}");
+            return 1;
+        }
+    };
+    host.set_stream_handler(ping::PROTOCOL_ID, ping::handler());
+    host.set_stream_handler(perf::PROTOCOL_ID, perf::handler());
+    let Some(addr) = host.listen_addrs().into_iter().next() else {
+        eprintln!("mycel: no listen address");
+        return 1;
+    };
+    emit(&format!("LISTEN {}", with_p2p(addr, host.peer_id())));
+    tokio::select! {
+        _ = shutdown_signal() => {}
+        _ = stdin_closed() => {}
+    }
+    host.close().await;
+    0
+}
+
+fn loopback() -> Multiaddr {
+    Multiaddr::empty()
+        .with(Protocol::Ip4([127, 0, 0, 1].into()))
+        .with(Protocol::Tcp(0))
+}
+
+fn with_p2p(addr: Multiaddr, peer: PeerId) -> Multiaddr {
+    mycel::core::addr::with_peer_id(&addr, &peer).unwrap_or(addr)
+}
+
+async fn node(listen: Vec<Multiaddr>, bootstrap: Vec<Multiaddr>) -> i32 {
+    let host = match Host::builder().with_default_stack().build().await {
+        Ok(host) => host,
+        Err(e) => {
+            eprintln!("mycel: {e}");
+            return 1;
+        }
+    };
+    host.set_stream_handler(ping::PROTOCOL_ID, ping::handler());
+    let explicit = !listen.is_empty();
+    let addrs = if explicit {
+        listen
+    } else {
+        let port = |ip: Protocol<'static>| {
+            Multiaddr::empty()
+                .with(ip)
+                .with(Protocol::Tcp(DEFAULT_NODE_PORT))
+        };
+        vec![
+            port(Protocol::Ip4([0, 0, 0, 0].into())),
+            port(Protocol::Ip6([0u16; 8].into())),
+        ]
+    };
+    for addr in addrs {
+        match listen_with_fallback(&host, &addr, !explicit).await {
+            Ok(_) => {}
+            Err(e) if explicit => {
+                eprintln!("mycel: cannot listen on {addr}: {e}");
+                host.close().await;
+                return 1;
+            }
+            Err(e) => tracing::warn!(%addr, error = %e, "not listening"),
+        }
+    }
+    if host.listen_addrs().is_empty() {
+        eprintln!("mycel: could not listen on any address");
+        host.close().await;
+        return 1;
+    }
+    emit(&format!("peer id: {}", host.peer_id()));
+    for addr in host.listen_addrs() {
+        emit(&format!("listening on {}", with_p2p(addr, host.peer_id())));
+    }
+
+    let mut events = host.events();
+    host.switch().spawn(async move {
+        while let Some(event) = events.next().await {
+            match event {
+                NetworkEvent::Connected {
+                    peer,
+                    remote_addr,
+                    direction,
+                } => tracing::info!(%peer, addr = %remote_addr, ?direction, "peer connected"),
+                NetworkEvent::Disconnected { peer, reason } => {
+                    tracing::info!(%peer, %reason, "peer disconnected")
+                }
+                NetworkEvent::ListenAddrExpired(addr) => {
+                    tracing::warn!(%addr, "listen address expired")
+                }
+                _ => {}
+            }
+        }
+    });
+    for addr in bootstrap {
+        let host = host.clone();
+        host.switch().clone().spawn(async move {
+            match host.connect(&addr).await {
+                Ok(peer) => match ping::ping_peer(&host, peer).await {
+                    Ok(rtt) => tracing::info!(%peer, ?rtt, "bootstrap peer reachable"),
+                    Err(e) => {
+                        tracing::warn!(%peer, error = %e, "bootstrap peer does not answer ping")
+                    }
+                },
+                Err(e) => tracing::warn!(%addr, error = %e, "bootstrap failed"),
+            }
+        });
+    }
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    host.close().await;
+    0
+}
+
+/// Listens on `addr`; when `fallback` is set and the port is taken, on a free port of
+/// the same interface instead.
+async fn listen_with_fallback(
+    host: &Host,
+    addr: &Multiaddr,
+    fallback: bool,
+) -> Result<Multiaddr, ListenError> {
+    match host.listen_on(addr).await {
+        Err(ListenError::Transport(mycel::core::TransportError::AddrInUse(_))) if fallback => {
+            let any_port: Multiaddr = addr
+                .iter()
+                .map(|p| match p {
+                    Protocol::Tcp(_) => Protocol::Tcp(0),
+                    p => p,
+                })
+                .collect();
+            tracing::info!(%addr, "address in use, picking a free port");
+            host.listen_on(&any_port).await
+        }
+        other => other,
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn stdin_closed() {
+    let mut stdin = tokio::io::stdin();
+    let mut buf = [0; 1024];
+    while let Ok(n) = stdin.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+    }
+}

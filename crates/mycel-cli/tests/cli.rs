@@ -1,0 +1,203 @@
+//! The `mycel` binary's contract: output lines, JSON fields and exit codes.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, ChildStdin, Command, Output, Stdio},
+    time::Duration,
+};
+
+const MYCEL: &str = env!("CARGO_BIN_EXE_mycel");
+
+/// A `mycel listen` child, killed on drop.
+struct Listener {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    addr: String,
+}
+
+impl Listener {
+    fn start(muxer: &str) -> Self {
+        let mut child = Command::new(MYCEL)
+            .args(["listen", "--muxer", muxer])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn mycel listen");
+        let stdin = child.stdin.take();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .expect("read LISTEN line");
+        let addr = line
+            .trim_end()
+            .strip_prefix("LISTEN ")
+            .unwrap_or_else(|| panic!("first line is not LISTEN: {line:?}"))
+            .to_string();
+        assert!(addr.starts_with("/ip4/127.0.0.1/tcp/"), "{addr}");
+        assert!(addr.contains("/p2p/12D3KooW"), "{addr}");
+        Self { child, stdin, addr }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn mycel(args: &[&str]) -> Output {
+    Command::new(MYCEL)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run mycel")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+/// The value of `"key":` in a flat JSON line, as written.
+fn field<'a>(line: &'a str, key: &str) -> &'a str {
+    let start = line
+        .find(&format!("\"{key}\":"))
+        .unwrap_or_else(|| panic!("no {key} in {line}"))
+        + key.len()
+        + 3;
+    let rest = &line[start..];
+    let end = if rest.starts_with('[') {
+        rest.find(']').unwrap() + 1
+    } else if let Some(stripped) = rest.strip_prefix('"') {
+        stripped.find('"').unwrap() + 2
+    } else {
+        rest.find([',', '}']).unwrap()
+    };
+    &rest[..end]
+}
+
+#[test]
+fn dial_pings_a_listener_with_each_muxer() {
+    for muxer in ["yamux", "mplex"] {
+        let listener = Listener::start(muxer);
+        let out = mycel(&["dial", &listener.addr, "--muxer", muxer]);
+        let line = stdout(&out);
+        assert!(out.status.success(), "{line}");
+        assert_eq!(line.lines().count(), 1, "{line}");
+        assert_eq!(field(&line, "ok"), "true");
+        let peer = listener.addr.rsplit('/').next().unwrap();
+        assert_eq!(field(&line, "peer"), format!("\"{peer}\""));
+        let rtt: f64 = field(&line, "rtt_ms").parse().unwrap();
+        let connect: f64 = field(&line, "connect_ms").parse().unwrap();
+        assert!(rtt > 0.0 && connect > 0.0, "{line}");
+        assert_eq!(field(&line, "agent"), "null");
+        assert_eq!(field(&line, "protocols"), "[]");
+    }
+}
+
+#[test]
+fn perf_moves_the_bytes_asked_for() {
+    let listener = Listener::start("yamux");
+    let out = mycel(&[
+        "perf",
+        &listener.addr,
+        "--upload-bytes",
+        "1048576",
+        "--download-bytes",
+        "3000000",
+    ]);
+    let line = stdout(&out);
+    assert!(out.status.success(), "{line}");
+    assert_eq!(field(&line, "upload_bytes"), "1048576");
+    assert_eq!(field(&line, "download_bytes"), "3000000");
+    let seconds: f64 = field(&line, "seconds").parse().unwrap();
+    assert!(seconds > 0.0, "{line}");
+}
+
+#[test]
+fn listener_exits_at_end_of_stdin() {
+    let mut listener = Listener::start("yamux");
+    drop(listener.stdin.take());
+    for _ in 0..100 {
+        if let Some(status) = listener.child.try_wait().unwrap() {
+            assert!(status.success());
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("listener still running 5 s after stdin closed");
+}
+
+#[test]
+fn failures_print_ok_false_and_exit_1() {
+    // A port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let addr = format!(
+        "/ip4/127.0.0.1/tcp/{port}/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA"
+    );
+    let out = mycel(&["dial", &addr, "--timeout-s", "5"]);
+    assert_eq!(out.status.code(), Some(1));
+    let line = stdout(&out);
+    assert_eq!(field(&line, "ok"), "false");
+    assert!(field(&line, "error").contains("refused"), "{line}");
+
+    // Wrong muxer: the handshake finds none in common.
+    let listener = Listener::start("yamux");
+    let out = mycel(&["dial", &listener.addr, "--muxer", "mplex"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("muxer"), "{}", stdout(&out));
+}
+
+#[test]
+fn timeout_is_reported_as_json() {
+    // A TCP server that accepts and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let addr = format!(
+        "/ip4/127.0.0.1/tcp/{port}/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA"
+    );
+    let out = mycel(&["dial", &addr, "--timeout-s", "0.5"]);
+    assert_eq!(out.status.code(), Some(1));
+    let line = stdout(&out);
+    assert_eq!(field(&line, "error"), "\"timed out after 0.5 s\"");
+    drop(silent);
+}
+
+#[test]
+fn bad_usage_is_one_line_and_exit_2() {
+    for (args, expected) in [
+        (&["dial", "/ip4/1.2.3"][..], "not a multiaddr"),
+        (&["dial", "/ip4/127.0.0.1/tcp/1"][..], "/p2p/<peer-id>"),
+        (&["dial", "x", "--bogus"][..], "--bogus"),
+        (&["listen", "--muxer", "spdy"][..], "spdy"),
+        (
+            &[
+                "perf",
+                "/ip4/127.0.0.1/tcp/1/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA",
+                "--upload-bytes",
+                "1",
+            ][..],
+            "--download-bytes",
+        ),
+        (
+            &[
+                "dial",
+                "/ip4/127.0.0.1/tcp/1/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA",
+                "--timeout-s",
+                "0",
+            ][..],
+            "seconds",
+        ),
+        (&["frobnicate"][..], "frobnicate"),
+    ] {
+        let out = mycel(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(expected), "{args:?}: {err}");
+        assert!(out.stdout.is_empty());
+    }
+}
