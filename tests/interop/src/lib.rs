@@ -3,6 +3,8 @@
 //! rust-libp2p's muxers are poll-based `StreamMuxer`s; [`DrivenMuxer`] polls one from a
 //! task of its own and hands out its inbound streams, so tests can use it like mycel's.
 
+pub mod rust_node;
+
 use std::{
     future::poll_fn,
     sync::{Arc, Mutex},

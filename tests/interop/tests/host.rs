@@ -1,0 +1,210 @@
+//! A mycel host and a rust-libp2p 0.57 node over TCP on 127.0.0.1, each direction and
+//! each muxer: connect, ping both ways, a 10 MiB perf round trip both ways, and an
+//! unknown protocol that fails cleanly on both sides without harming the connection.
+
+use std::time::Duration;
+
+use libp2p::StreamProtocol;
+use mycel::{DefaultStack, Host, Muxer, Network, NetworkError, PeerId, ProtocolId, perf, ping};
+use mycel_interop::rust_node::{RustEvent, RustMuxer, RustNode, perf_client};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const TEN_MIB: u64 = 10 * 1024 * 1024;
+const TEST_LIMIT: Duration = Duration::from_secs(60);
+const EVENT_LIMIT: Duration = Duration::from_secs(10);
+const UNKNOWN: &str = "/mycel/interop/unknown/1.0.0";
+
+async fn mycel_host(muxer: Muxer) -> Host {
+    let host = Host::builder()
+        .with_tcp_noise(&[muxer])
+        .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
+        .build()
+        .await
+        .expect("mycel host");
+    host.set_stream_handler(ping::PROTOCOL_ID, ping::handler());
+    host.set_stream_handler(perf::PROTOCOL_ID, perf::handler());
+    host
+}
+
+fn to_mycel(peer: libp2p::PeerId) -> PeerId {
+    PeerId::from_bytes(&peer.to_bytes()).unwrap()
+}
+
+fn to_rust(peer: PeerId) -> libp2p::PeerId {
+    libp2p::PeerId::from_bytes(&peer.to_bytes()).unwrap()
+}
+
+fn rust_muxer(muxer: Muxer) -> RustMuxer {
+    match muxer {
+        Muxer::Yamux => RustMuxer::Yamux,
+        Muxer::Mplex => RustMuxer::Mplex,
+    }
+}
+
+fn muxer_id(muxer: Muxer) -> ProtocolId {
+    match muxer {
+        Muxer::Yamux => mycel::yamux::PROTOCOL_ID,
+        Muxer::Mplex => mycel::mplex::PROTOCOL_ID,
+    }
+}
+
+/// rust-libp2p's ping behaviour pings every connected peer: wait for its verdict on mycel.
+async fn rust_pinged(rust: &mut RustNode, mycel: PeerId) -> Result<Duration, String> {
+    let mycel = to_rust(mycel);
+    rust.wait_for(EVENT_LIMIT, |e| match e {
+        RustEvent::Ping { peer, result } if *peer == mycel => Some(result.clone()),
+        _ => None,
+    })
+    .await
+    .unwrap_or_else(|| Err("no ping event from rust-libp2p".into()))
+}
+
+/// Everything both directions share once a connection exists.
+async fn exercise(host: &Host, rust: &mut RustNode) {
+    let rust_peer = to_mycel(rust.peer_id);
+    let mycel_peer = host.peer_id();
+
+    // Ping, each way.
+    let rtt = ping::ping_peer(host, rust_peer)
+        .await
+        .expect("mycel pings rust");
+    assert!(rtt > Duration::ZERO);
+    let rtt = rust_pinged(rust, mycel_peer)
+        .await
+        .expect("rust pings mycel");
+    assert!(rtt > Duration::ZERO);
+
+    // perf, mycel client against the rust server.
+    let stats = perf::run(
+        host,
+        rust_peer,
+        perf::RunParams {
+            upload_bytes: TEN_MIB,
+            download_bytes: TEN_MIB,
+        },
+    )
+    .await
+    .expect("mycel perf against rust");
+    assert_eq!(
+        (stats.upload_bytes, stats.download_bytes),
+        (TEN_MIB, TEN_MIB)
+    );
+
+    // perf, rust client against the mycel server.
+    let stream = rust
+        .control
+        .open_stream(to_rust(mycel_peer), mycel_interop::rust_node::PERF)
+        .await
+        .expect("rust opens a perf stream");
+    let received = perf_client(stream, TEN_MIB, TEN_MIB)
+        .await
+        .expect("rust perf against mycel");
+    assert_eq!(received, TEN_MIB);
+
+    // Unknown protocol from mycel: several offered -> typed error; one (lazy) -> the
+    // first read fails.
+    let unknown = ProtocolId::new(UNKNOWN).unwrap();
+    let other = ProtocolId::new("/mycel/interop/unknown/2.0.0").unwrap();
+    match host.new_stream(rust_peer, &[unknown.clone(), other]).await {
+        Err(NetworkError::ProtocolNotSupported { peer, .. }) => assert_eq!(peer, rust_peer),
+        other => panic!("expected ProtocolNotSupported, got {other:?}"),
+    }
+    let mut lazy = host.new_stream(rust_peer, &[unknown]).await.unwrap();
+    let _ = lazy.io.write_all(b"hello?").await;
+    let _ = lazy.io.flush().await;
+    let mut buf = [0; 8];
+    assert!(lazy.io.read(&mut buf).await.is_err());
+
+    // Unknown protocol from rust-libp2p: it gets "na".
+    match rust
+        .control
+        .open_stream(to_rust(mycel_peer), StreamProtocol::new(UNKNOWN))
+        .await
+    {
+        Err(libp2p_stream::OpenStreamError::UnsupportedProtocol(p)) => {
+            assert_eq!(p.as_ref(), UNKNOWN)
+        }
+        Err(e) => panic!("expected UnsupportedProtocol, got {e}"),
+        Ok(_) => panic!("mycel accepted a protocol it does not serve"),
+    }
+
+    // The connection survived all of it.
+    assert_eq!(host.connected_peers(), vec![rust_peer]);
+    ping::ping_peer(host, rust_peer)
+        .await
+        .expect("mycel still pings rust");
+    rust_pinged(rust, mycel_peer)
+        .await
+        .expect("rust still pings mycel");
+    while let Ok(event) = rust.events.try_recv() {
+        assert!(
+            !matches!(event, RustEvent::Closed(_)),
+            "rust-libp2p saw the connection close"
+        );
+    }
+}
+
+async fn mycel_dials_rust(muxer: Muxer) {
+    let mut rust = RustNode::start(rust_muxer(muxer)).await;
+    let _perf = rust.serve_perf();
+    let host = mycel_host(muxer).await;
+    let peer = host
+        .connect(&rust.p2p_addr())
+        .await
+        .expect("mycel dials rust");
+    assert_eq!(peer, to_mycel(rust.peer_id));
+    let conn = host.switch().connection(&peer).unwrap();
+    assert_eq!(conn.direction(), mycel::Direction::Outbound);
+    assert_eq!(conn.muxer_protocol(), &muxer_id(muxer));
+    exercise(&host, &mut rust).await;
+    host.close().await;
+}
+
+async fn rust_dials_mycel(muxer: Muxer) {
+    let mut rust = RustNode::start(rust_muxer(muxer)).await;
+    let _perf = rust.serve_perf();
+    let host = mycel_host(muxer).await;
+    let addr = mycel::core::addr::with_peer_id(&host.listen_addrs()[0], &host.peer_id()).unwrap();
+    rust.dial(addr).await.expect("rust dials mycel");
+    let rust_peer = to_mycel(rust.peer_id);
+    // The inbound connection is registered once mycel's side of the upgrade is done.
+    let deadline = tokio::time::Instant::now() + EVENT_LIMIT;
+    while !host.switch().is_connected(&rust_peer) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "mycel never saw the connection"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let conn = host.switch().connection(&rust_peer).unwrap();
+    assert_eq!(conn.direction(), mycel::Direction::Inbound);
+    assert_eq!(conn.muxer_protocol(), &muxer_id(muxer));
+    exercise(&host, &mut rust).await;
+    host.close().await;
+}
+
+async fn bounded(test: impl std::future::Future<Output = ()>) {
+    tokio::time::timeout(TEST_LIMIT, test)
+        .await
+        .expect("interop test finished in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mycel_dials_rust_over_yamux() {
+    bounded(mycel_dials_rust(Muxer::Yamux)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mycel_dials_rust_over_mplex() {
+    bounded(mycel_dials_rust(Muxer::Mplex)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_dials_mycel_over_yamux() {
+    bounded(rust_dials_mycel(Muxer::Yamux)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_dials_mycel_over_mplex() {
+    bounded(rust_dials_mycel(Muxer::Mplex)).await;
+}
