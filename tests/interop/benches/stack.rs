@@ -2,7 +2,9 @@
 //! mycel<->mycel, rust-libp2p<->rust-libp2p (tcp + noise + yamux both) and raw TCP.
 //!
 //! `cargo bench -p mycel-interop --bench stack` (1 GiB each way, median of 3; dial to
-//! first ping median of 20). `STACK_BENCH_MIB=64` shrinks the transfers for a quick look.
+//! first ping median of 20). `STACK_BENCH_MIB=64` shrinks the transfers for a quick look;
+//! `STACK_BENCH_ONLY=mycel-upload` (or `mycel-download`, `rust-upload`, `rust-download`)
+//! runs one transfer, for a profiler.
 
 use std::{
     future::Future,
@@ -58,9 +60,17 @@ where
 
 // ---- mycel ----
 
+/// yamux, or mplex with `STACK_BENCH_MUXER=mplex` (mycel only: a profiling aid).
+fn mycel_muxer() -> Muxer {
+    match std::env::var("STACK_BENCH_MUXER").as_deref() {
+        Ok("mplex") => Muxer::Mplex,
+        _ => Muxer::Yamux,
+    }
+}
+
 async fn mycel_server() -> (Host, mycel::Multiaddr) {
     let host = Host::builder()
-        .with_tcp_noise(&[Muxer::Yamux])
+        .with_tcp_noise(&[mycel_muxer()])
         .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
         .build()
         .await
@@ -73,7 +83,7 @@ async fn mycel_server() -> (Host, mycel::Multiaddr) {
 
 async fn mycel_client() -> Host {
     Host::builder()
-        .with_tcp_noise(&[Muxer::Yamux])
+        .with_tcp_noise(&[mycel_muxer()])
         .build()
         .await
         .unwrap()
@@ -230,6 +240,17 @@ fn main() {
         .unwrap();
     rt.block_on(async {
         println!("stack benchmark: {mib} MiB each way, median of {RUNS}; dial to first ping, median of {PING_RUNS}");
+        if let Ok(only) = std::env::var("STACK_BENCH_ONLY") {
+            // Profiling aid: one stack, one direction.
+            let way = if only.ends_with("download") { Way::Download } else { Way::Upload };
+            let v = if only.starts_with("rust") {
+                rust_throughput(way, bytes).await
+            } else {
+                mycel_throughput(way, bytes).await
+            };
+            println!("{only}: {v:.0} MiB/s");
+            return;
+        }
         let mut rows = Vec::new();
         for (name, way) in [("upload", Way::Upload), ("download", Way::Download)] {
             let m = repeat(RUNS, || mycel_throughput(way, bytes)).await;
