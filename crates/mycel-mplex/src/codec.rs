@@ -11,6 +11,11 @@ pub const MAX_MESSAGE_LEN: usize = 1024 * 1024;
 /// Largest stream id: the header varint holds at most 63 bits, three of them flags.
 pub const MAX_STREAM_ID: u64 = (1 << 60) - 1;
 
+/// Messages larger than this are read into [`READ_BLOCK`]-sized buffers.
+const BULK_MESSAGE: usize = 64 * 1024;
+/// Size of a fresh read buffer for bulk data.
+const READ_BLOCK: usize = 1024 * 1024;
+
 /// Who opened the stream a message is about, from the sender's point of view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Side {
@@ -89,7 +94,7 @@ impl Message {
         self.header().2
     }
 
-    /// Takes one whole message off `src`; `Ok(None)` if more bytes are needed.
+    /// Takes one whole message off `src` (reserving room for the rest of a partial one); `Ok(None)` if more bytes are needed.
     pub fn decode(src: &mut BytesMut) -> Result<Option<Message>, MplexError> {
         let Some((header, header_len)) =
             decode_length(src).map_err(|_| MplexError::InvalidVarint)?
@@ -107,7 +112,14 @@ impl Message {
         let (id, flag) = (header >> 3, header & 7);
         let total = header_len + len_len + len as usize;
         if src.len() < total {
-            src.reserve(total - src.len());
+            let additional = total - src.len();
+            if !src.try_reclaim(additional) {
+                // A large message means bulk data: take a block that holds several, so
+                // the allocator hands back blocks it has seen before rather than fresh
+                // pages for every message.
+                let block = if total > BULK_MESSAGE { READ_BLOCK } else { 0 };
+                src.reserve(additional.max(block));
+            }
             return Ok(None);
         }
         src.advance(header_len + len_len);

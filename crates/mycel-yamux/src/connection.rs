@@ -33,6 +33,8 @@ const MAX_QUEUED_DATA: usize = 1024 * 1024;
 const MAX_QUEUED_FRAMES: usize = 4096;
 /// Bytes asked of the IO per read.
 const READ_CHUNK: usize = 64 * 1024;
+/// Size of a fresh read buffer under load.
+const READ_BLOCK: usize = 1024 * 1024;
 
 pub(crate) struct Frame {
     header: Header,
@@ -630,7 +632,14 @@ async fn read_more(
     buf: &mut BytesMut,
     want: usize,
 ) -> Result<(), YamuxError> {
-    buf.reserve(READ_CHUNK.max(want - buf.len().min(want)));
+    let additional = READ_CHUNK.max(want - buf.len().min(want));
+    if !buf.try_reclaim(additional) {
+        // Frames larger than a read chunk mean bulk data: take a block that holds
+        // several, so the allocator hands back whole blocks it has seen before rather
+        // than fresh pages for every frame.
+        let block = if want > READ_CHUNK { READ_BLOCK } else { 0 };
+        buf.reserve(additional.max(block));
+    }
     if io.read_buf(buf).await? == 0 {
         return Err(YamuxError::Io(std::io::Error::new(
             std::io::ErrorKind::UnexpectedEof,
