@@ -201,3 +201,93 @@ fn bad_usage_is_one_line_and_exit_2() {
         assert!(out.stdout.is_empty());
     }
 }
+
+/// Sends SIGTERM (the CLI's shutdown signal) with the system's `kill`.
+fn terminate(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+}
+
+fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+    for _ in 0..200 {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let _ = child.kill();
+    panic!("process still running 5 s after SIGTERM");
+}
+
+#[test]
+fn node_prints_its_identity_serves_ping_and_stops_on_sigterm() {
+    let mut node = Command::new(MYCEL)
+        .args(["node", "--listen", "/ip4/127.0.0.1/tcp/0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn mycel node");
+    let mut lines = BufReader::new(node.stdout.take().unwrap()).lines();
+    let id_line = lines.next().unwrap().unwrap();
+    let peer = id_line
+        .strip_prefix("peer id: ")
+        .unwrap_or_else(|| panic!("unexpected first line {id_line:?}"))
+        .to_string();
+    let addr_line = lines.next().unwrap().unwrap();
+    let addr = addr_line
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected second line {addr_line:?}"))
+        .to_string();
+    assert!(addr.starts_with("/ip4/127.0.0.1/tcp/"), "{addr}");
+    assert!(addr.ends_with(&format!("/p2p/{peer}")), "{addr}");
+
+    // A second node bootstraps from the first; the first answers pings meanwhile.
+    let mut second = Command::new(MYCEL)
+        .args([
+            "node",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--bootstrap",
+            &addr,
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn second node");
+    let out = mycel(&["dial", &addr]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert_eq!(field(&stdout(&out), "peer"), format!("\"{peer}\""));
+
+    let mut log = BufReader::new(second.stderr.take().unwrap()).lines();
+    let reached = log
+        .by_ref()
+        .take(50)
+        .map_while(Result::ok)
+        .any(|l| l.contains("bootstrap peer reachable"));
+    assert!(reached, "the second node never reached its bootstrap peer");
+
+    terminate(&second);
+    assert!(wait_exit(&mut second).success());
+    terminate(&node);
+    assert!(wait_exit(&mut node).success());
+}
+
+#[test]
+fn node_refuses_an_address_it_cannot_use() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let out = mycel(&["node", "--listen", &format!("/ip4/127.0.0.1/tcp/{port}")]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains(&format!("cannot listen on /ip4/127.0.0.1/tcp/{port}")),
+        "{err}"
+    );
+    let out = mycel(&["node", "--listen", "/ip4/nope"]);
+    assert_eq!(out.status.code(), Some(2));
+}
