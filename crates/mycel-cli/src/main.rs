@@ -12,7 +12,7 @@
 mod json;
 
 use std::{
-    io::Write,
+    io::{IsTerminal, Write},
     process,
     time::{Duration, Instant},
 };
@@ -171,6 +171,7 @@ fn init_logging(node: bool) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
 }
@@ -334,6 +335,27 @@ fn loopback() -> Multiaddr {
         .with(Protocol::Tcp(0))
 }
 
+/// The loopback form of an all-interfaces address (`0.0.0.0` -> `127.0.0.1`, `::` ->
+/// `::1`), to dial the node from the same machine.
+fn loopback_of(addr: &Multiaddr) -> Option<Multiaddr> {
+    let mut changed = false;
+    let local = addr
+        .iter()
+        .map(|p| match p {
+            Protocol::Ip4(ip) if ip.is_unspecified() => {
+                changed = true;
+                Protocol::Ip4(std::net::Ipv4Addr::LOCALHOST)
+            }
+            Protocol::Ip6(ip) if ip.is_unspecified() => {
+                changed = true;
+                Protocol::Ip6(std::net::Ipv6Addr::LOCALHOST)
+            }
+            p => p,
+        })
+        .collect();
+    changed.then_some(local)
+}
+
 fn with_p2p(addr: Multiaddr, peer: PeerId) -> Multiaddr {
     mycel::core::addr::with_peer_id(&addr, &peer).unwrap_or(addr)
 }
@@ -379,7 +401,12 @@ async fn node(listen: Vec<Multiaddr>, bootstrap: Vec<Multiaddr>) -> i32 {
     }
     emit(&format!("peer id: {}", host.peer_id()));
     for addr in host.listen_addrs() {
-        emit(&format!("listening on {}", with_p2p(addr, host.peer_id())));
+        let local = loopback_of(&addr).map(|l| with_p2p(l, host.peer_id()));
+        let addr = with_p2p(addr, host.peer_id());
+        match local {
+            Some(local) => emit(&format!("listening on {addr} (from this machine: {local})")),
+            None => emit(&format!("listening on {addr}")),
+        }
     }
 
     let mut events = host.events();
@@ -395,7 +422,7 @@ async fn node(listen: Vec<Multiaddr>, bootstrap: Vec<Multiaddr>) -> i32 {
                     tracing::info!(%peer, %reason, "peer disconnected")
                 }
                 NetworkEvent::ListenAddrExpired(addr) => {
-                    tracing::warn!(%addr, "listen address expired")
+                    tracing::info!(%addr, "listen address expired")
                 }
                 _ => {}
             }

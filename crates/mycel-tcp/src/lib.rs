@@ -105,6 +105,22 @@ impl TcpTransport {
     }
 }
 
+/// A socket to listen on. An IPv6 one is IPv6 only, so `/ip4/0.0.0.0` and `/ip6/::` can
+/// listen on the same port side by side (as other libp2p implementations do).
+fn new_listen_socket(addr: &SocketAddr) -> io::Result<TcpSocket> {
+    if addr.is_ipv4() {
+        return TcpSocket::new_v4();
+    }
+    let socket = socket2::Socket::new(
+        socket2::Domain::IPV6,
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    socket.set_only_v6(true)?;
+    socket.set_nonblocking(true)?;
+    Ok(TcpSocket::from_std_stream(socket.into()))
+}
+
 fn new_socket(addr: &SocketAddr) -> io::Result<TcpSocket> {
     if addr.is_ipv4() {
         TcpSocket::new_v4()
@@ -236,7 +252,7 @@ impl Transport for TcpTransport {
         let Some(Target::Socket(requested)) = parse_target(addr) else {
             return Err(TransportError::UnsupportedAddress(addr.clone()));
         };
-        let socket = new_socket(&requested)?;
+        let socket = new_listen_socket(&requested)?;
         socket.set_reuseaddr(true)?;
         #[cfg(unix)]
         if self.config.port_reuse {
@@ -321,5 +337,27 @@ impl Drop for TcpListener {
                 addrs.swap_remove(i);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn ipv6_listeners_are_ipv6_only() {
+        let transport = TcpTransport::default();
+        let listener = match transport.listen(&"/ip6/::1/tcp/0".parse().unwrap()).await {
+            Ok(listener) => listener,
+            // No IPv6 on this machine: nothing to check.
+            Err(TransportError::Io(_)) => return,
+            Err(e) => panic!("{e}"),
+        };
+        assert!(socket2::SockRef::from(&listener.inner).only_v6().unwrap());
+        let v4 = transport
+            .listen(&"/ip4/127.0.0.1/tcp/0".parse().unwrap())
+            .await
+            .unwrap();
+        assert!(socket2::SockRef::from(&v4.inner).domain().unwrap() == socket2::Domain::IPV4);
     }
 }
