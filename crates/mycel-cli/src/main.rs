@@ -316,13 +316,14 @@ async fn listen(muxer: Muxer) -> i32 {
     };
     host.set_stream_handler(ping::PROTOCOL_ID, ping::handler());
     host.set_stream_handler(perf::PROTOCOL_ID, perf::handler());
+    let shutdown = ShutdownSignal::install();
     let Some(addr) = host.listen_addrs().into_iter().next() else {
         eprintln!("mycel: no listen address");
         return 1;
     };
     emit(&format!("LISTEN {}", with_p2p(addr, host.peer_id())));
     tokio::select! {
-        _ = shutdown_signal() => {}
+        _ = shutdown.wait() => {}
         _ = stdin_closed() => {}
     }
     host.close().await;
@@ -361,6 +362,7 @@ fn with_p2p(addr: Multiaddr, peer: PeerId) -> Multiaddr {
 }
 
 async fn node(listen: Vec<Multiaddr>, bootstrap: Vec<Multiaddr>) -> i32 {
+    let shutdown = ShutdownSignal::install();
     let host = match Host::builder().with_default_stack().build().await {
         Ok(host) => host,
         Err(e) => {
@@ -442,7 +444,7 @@ async fn node(listen: Vec<Multiaddr>, bootstrap: Vec<Multiaddr>) -> i32 {
             }
         });
     }
-    shutdown_signal().await;
+    shutdown.wait().await;
     tracing::info!("shutting down");
     host.close().await;
     0
@@ -471,24 +473,36 @@ async fn listen_with_fallback(
     }
 }
 
-async fn shutdown_signal() {
+/// SIGTERM and SIGINT, caught from the moment this is made (so a signal sent right
+/// after the first output line is not missed).
+struct ShutdownSignal {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+    signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl ShutdownSignal {
+    fn install() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let signals = signal(SignalKind::terminate())
+                .and_then(|term| Ok((term, signal(SignalKind::interrupt())?)))
+                .ok();
+            Self { signals }
         }
+        #[cfg(not(unix))]
+        Self {}
     }
-    #[cfg(not(unix))]
-    {
+
+    async fn wait(self) {
+        #[cfg(unix)]
+        if let Some((mut term, mut int)) = self.signals {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            return;
+        }
         let _ = tokio::signal::ctrl_c().await;
     }
 }

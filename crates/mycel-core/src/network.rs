@@ -56,7 +56,8 @@ pub enum Direction {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum NetworkEvent {
-    /// A connection to `peer` is established (and upgraded).
+    /// The first connection to `peer` is established (and upgraded): the peer is now
+    /// connected. Further connections to it send no event.
     Connected {
         /// The remote peer.
         peer: PeerId,
@@ -65,7 +66,7 @@ pub enum NetworkEvent {
         /// Who dialed.
         direction: Direction,
     },
-    /// The last connection to `peer` closed.
+    /// The last connection to `peer` closed: the peer is no longer connected.
     Disconnected {
         /// The remote peer.
         peer: PeerId,
@@ -101,6 +102,13 @@ pub enum NetworkError {
         /// The protocols offered.
         protocols: Vec<ProtocolId>,
     },
+    /// There is no connection to the peer (and the operation does not dial).
+    #[error("not connected to {0}")]
+    NotConnected(PeerId),
+    /// The connection to the peer closed, or refuses new streams (the remote is
+    /// leaving); a new connection may succeed.
+    #[error("connection to {0} closed")]
+    ConnectionClosed(PeerId),
     /// An operation took longer than its deadline.
     #[error("timed out after {0:?}")]
     Timeout(Duration),

@@ -2,7 +2,7 @@
 
 use std::{
     fmt,
-    sync::{Arc, Mutex, MutexGuard},
+    sync::{Arc, Mutex},
 };
 
 use async_trait::async_trait;
@@ -244,7 +244,7 @@ impl Host {
     pub async fn connect(&self, addr: &Multiaddr) -> Result<PeerId, DialError> {
         let conn = self.inner.switch.dial_addr(addr).await?;
         if let Ok((base, Some(_))) = split_peer_id(addr) {
-            self.peer_store().add_addrs(conn.peer(), [base]);
+            self.with_peer_store(|store| store.add_addrs(conn.peer(), [base]));
         }
         Ok(conn.peer())
     }
@@ -254,7 +254,7 @@ impl Host {
         if let Some(conn) = self.inner.switch.connection(&peer) {
             return Ok(conn);
         }
-        let addrs = self.peer_store().addrs(&peer);
+        let addrs = self.addrs_of(&peer);
         self.inner.switch.dial_peer(peer, addrs).await
     }
 
@@ -265,15 +265,17 @@ impl Host {
 
     /// The addresses known for `peer`.
     pub fn addrs_of(&self, peer: &PeerId) -> Vec<Multiaddr> {
-        self.peer_store().addrs(peer)
+        self.with_peer_store(|store| store.addrs(peer))
     }
 
-    /// The peer store (hold the guard briefly).
-    pub fn peer_store(&self) -> MutexGuard<'_, PeerStore> {
-        self.inner
+    /// Runs `f` on the peer store. Keep it short, and do not call the host from inside
+    /// (the store is locked meanwhile).
+    pub fn with_peer_store<T>(&self, f: impl FnOnce(&mut PeerStore) -> T) -> T {
+        f(&mut self
+            .inner
             .peer_store
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(|e| e.into_inner()))
     }
 
     /// The switch underneath, for what the host does not wrap.
@@ -308,7 +310,18 @@ impl Network for Host {
             .connect_peer(peer)
             .await
             .map_err(|e| e.into_network_error(peer))?;
-        self.inner.switch.open_stream_on(&conn, protocols).await
+        match self.inner.switch.open_stream_on(&conn, protocols).await {
+            // The connection was on its way out (the remote said goodbye): the pool now
+            // looks past it, so one more try dials afresh.
+            Err(NetworkError::ConnectionClosed(_)) => {
+                let conn = self
+                    .connect_peer(peer)
+                    .await
+                    .map_err(|e| e.into_network_error(peer))?;
+                self.inner.switch.open_stream_on(&conn, protocols).await
+            }
+            other => other,
+        }
     }
 
     fn set_stream_handler(&self, protocol: ProtocolId, handler: StreamHandler) {
@@ -324,7 +337,7 @@ impl Network for Host {
     }
 
     fn add_addrs(&self, peer: PeerId, addrs: Vec<Multiaddr>) {
-        self.peer_store().add_addrs(peer, addrs);
+        self.with_peer_store(|store| store.add_addrs(peer, addrs));
     }
 
     fn events(&self) -> BoxStream<'static, NetworkEvent> {

@@ -1,6 +1,6 @@
 //! Addresses known per peer, bounded.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use mycel_core::{Multiaddr, PeerId};
 
@@ -23,6 +23,8 @@ struct Entry {
 #[derive(Debug)]
 pub struct PeerStore {
     peers: HashMap<PeerId, Entry>,
+    /// Peers by the time they were last updated, oldest first.
+    by_age: BTreeMap<u64, PeerId>,
     max_peers: usize,
     clock: u64,
 }
@@ -38,6 +40,7 @@ impl PeerStore {
     pub fn new(max_peers: usize) -> Self {
         Self {
             peers: HashMap::new(),
+            by_age: BTreeMap::new(),
             max_peers: max_peers.max(1),
             clock: 0,
         }
@@ -45,6 +48,10 @@ impl PeerStore {
 
     /// Adds addresses for `peer` (duplicates ignored; a `/p2p/` suffix is kept as given).
     pub fn add_addrs(&mut self, peer: PeerId, addrs: impl IntoIterator<Item = Multiaddr>) {
+        let mut addrs = addrs.into_iter().peekable();
+        if addrs.peek().is_none() {
+            return;
+        }
         self.clock += 1;
         if !self.peers.contains_key(&peer) && self.peers.len() >= self.max_peers {
             self.evict_oldest();
@@ -53,7 +60,9 @@ impl PeerStore {
             addrs: Vec::new(),
             touched: 0,
         });
+        self.by_age.remove(&entry.touched);
         entry.touched = self.clock;
+        self.by_age.insert(self.clock, peer);
         for addr in addrs {
             if entry.addrs.contains(&addr) {
                 continue;
@@ -78,14 +87,16 @@ impl PeerStore {
         if let Some(entry) = self.peers.get_mut(peer) {
             entry.addrs.retain(|a| a != addr);
             if entry.addrs.is_empty() {
-                self.peers.remove(peer);
+                self.remove(peer);
             }
         }
     }
 
     /// Forgets `peer`.
     pub fn remove(&mut self, peer: &PeerId) {
-        self.peers.remove(peer);
+        if let Some(entry) = self.peers.remove(peer) {
+            self.by_age.remove(&entry.touched);
+        }
     }
 
     /// Every peer with at least one address.
@@ -104,12 +115,7 @@ impl PeerStore {
     }
 
     fn evict_oldest(&mut self) {
-        let oldest = self
-            .peers
-            .iter()
-            .min_by_key(|(_, e)| e.touched)
-            .map(|(p, _)| *p);
-        if let Some(peer) = oldest {
+        if let Some((_, peer)) = self.by_age.pop_first() {
             self.peers.remove(&peer);
         }
     }
@@ -160,6 +166,15 @@ mod tests {
         assert!(store.addrs(&peers[1]).is_empty());
         assert_eq!(store.addrs(&peers[0]), vec![addr(0), addr(10)]);
         assert_eq!(store.addrs(&peers[3]), vec![addr(3)]);
+    }
+
+    #[test]
+    fn no_addresses_adds_no_peer() {
+        let mut store = PeerStore::new(1);
+        let known = PeerId::random();
+        store.add_addrs(known, [addr(1)]);
+        store.add_addrs(PeerId::random(), []);
+        assert_eq!(store.peers(), vec![known]);
     }
 
     #[test]

@@ -33,6 +33,15 @@ async fn memory_host(hub: &MemoryHub) -> Host {
     host
 }
 
+/// The next event, failing the test instead of hanging if none comes.
+async fn next(
+    events: &mut futures::stream::BoxStream<'static, NetworkEvent>,
+) -> Option<NetworkEvent> {
+    tokio::time::timeout(Duration::from_secs(10), events.next())
+        .await
+        .expect("an event within 10 s")
+}
+
 async fn serve_upper(mut s: mycel_core::NegotiatedStream) {
     let mut buf = Vec::new();
     if s.io.read_to_end(&mut buf).await.is_ok() {
@@ -90,6 +99,20 @@ async fn connect_by_p2p_address_remembers_it() {
 }
 
 #[tokio::test]
+async fn new_stream_redials_after_the_remote_closed_the_connection() {
+    let hub = MemoryHub::new();
+    let a = memory_host(&hub).await;
+    let b = memory_host(&hub).await;
+    a.add_addrs(b.peer_id(), b.listen_addrs());
+    assert_eq!(upper(&a, b.peer_id(), "one").await.unwrap(), "ONE");
+    let first = a.switch().connection(&b.peer_id()).unwrap().id();
+    b.disconnect(&a.peer_id()).await;
+    // Whether or not a has noticed yet, the next stream gets through on a new connection.
+    assert_eq!(upper(&a, b.peer_id(), "two").await.unwrap(), "TWO");
+    assert_ne!(a.switch().connection(&b.peer_id()).unwrap().id(), first);
+}
+
+#[tokio::test]
 async fn removed_handler_refuses_the_protocol() {
     let hub = MemoryHub::new();
     let a = memory_host(&hub).await;
@@ -115,22 +138,24 @@ async fn events_stream_reports_what_happens() {
     let b = memory_host(&hub).await;
     let mut events = a.events();
     let extra = a.listen_on(&"/memory/0".parse().unwrap()).await.unwrap();
-    assert!(matches!(events.next().await, Some(NetworkEvent::ListenAddrAdded(x)) if x == extra));
+    assert!(
+        matches!(next(&mut events).await, Some(NetworkEvent::ListenAddrAdded(x)) if x == extra)
+    );
     a.add_addrs(b.peer_id(), b.listen_addrs());
     upper(&a, b.peer_id(), "e").await.unwrap();
     assert!(matches!(
-        events.next().await,
+        next(&mut events).await,
         Some(NetworkEvent::Connected { peer, .. }) if peer == b.peer_id()
     ));
     b.close().await;
     assert!(matches!(
-        events.next().await,
+        next(&mut events).await,
         Some(NetworkEvent::Disconnected { peer, .. }) if peer == b.peer_id()
     ));
     a.close().await;
     // Closing expires both listen addresses, then ends the stream.
     let mut expired = Vec::new();
-    while let Some(event) = events.next().await {
+    while let Some(event) = next(&mut events).await {
         if let NetworkEvent::ListenAddrExpired(addr) = event {
             expired.push(addr);
         }

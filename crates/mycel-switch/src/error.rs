@@ -60,6 +60,9 @@ pub enum DialError {
     /// The switch is shutting down.
     #[error("switch closed")]
     Closed,
+    /// The dial task failed unexpectedly (it panicked).
+    #[error("dial failed: {0}")]
+    Internal(String),
 }
 
 struct AllFailed<'a>(&'a [(Multiaddr, String)]);
@@ -103,9 +106,9 @@ pub enum ListenError {
     Closed,
 }
 
-pub(crate) fn muxer_to_network(e: MuxerError) -> NetworkError {
+pub(crate) fn muxer_to_network(e: MuxerError, peer: PeerId) -> NetworkError {
     match e {
-        MuxerError::Closed => NetworkError::Other("connection closed".into()),
+        MuxerError::Closed => NetworkError::ConnectionClosed(peer),
         e => NetworkError::Other(e.to_string()),
     }
 }

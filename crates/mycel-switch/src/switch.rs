@@ -17,8 +17,8 @@ use futures::{
     stream::{self, BoxStream},
 };
 use mycel_core::{
-    BoxedIo, BoxedTransport, Direction, Multiaddr, MuxedConnection, NegotiatedStream, NetworkError,
-    NetworkEvent, PeerId, ProtocolId, PublicKey, StreamHandler, TransportError,
+    BoxedIo, BoxedTransport, Direction, Multiaddr, MuxedConnection, MuxerError, NegotiatedStream,
+    NetworkError, NetworkEvent, PeerId, ProtocolId, PublicKey, StreamHandler, TransportError,
     addr::split_peer_id,
 };
 use mycel_multistream::{NegotiationError, dialer_select, dialer_select_lazy, listener_select};
@@ -62,6 +62,10 @@ pub struct PeerConnection {
     direction: Direction,
     muxer_protocol: ProtocolId,
     muxer: Arc<dyn MuxedConnection>,
+    /// Set when we close it, or when it refused a new stream (the remote said goodbye):
+    /// no new streams are opened on it, and the pool looks past it.
+    closing: Arc<AtomicBool>,
+    /// Set when we close it (for the reason given in `Disconnected`).
     closed_locally: Arc<AtomicBool>,
 }
 
@@ -113,9 +117,18 @@ impl PeerConnection {
         &self.muxer_protocol
     }
 
-    /// Whether the connection has closed.
+    /// Maps a failure to open a stream; a closed muxer marks the connection closing so
+    /// the pool looks past it.
+    fn refused_stream(&self, e: MuxerError) -> NetworkError {
+        if matches!(e, MuxerError::Closed) {
+            self.closing.store(true, Ordering::Relaxed);
+        }
+        muxer_to_network(e, self.peer)
+    }
+
+    /// Whether the connection has closed, or is closing (no new streams).
     pub fn is_closed(&self) -> bool {
-        self.muxer.is_closed()
+        self.closing.load(Ordering::Relaxed) || self.muxer.is_closed()
     }
 }
 
@@ -132,6 +145,7 @@ type SharedDial = Shared<BoxFuture<'static, Result<PeerConnection, DialError>>>;
 #[derive(Default)]
 struct State {
     connections: HashMap<PeerId, Vec<PeerConnection>>,
+    /// Entries in `connections`, changed only where entries are added and removed.
     connection_count: usize,
     dials: HashMap<PeerId, SharedDial>,
     listeners: Vec<(Multiaddr, CancellationToken)>,
@@ -158,7 +172,10 @@ struct Inner {
     handlers: RwLock<Arc<Handlers>>,
     events: broadcast::Sender<NetworkEvent>,
     tasks: TaskTracker,
+    /// Cancelled to stop every task.
     shutdown: CancellationToken,
+    /// Cancelled once every task has ended (ends the event streams).
+    finished: CancellationToken,
     pending_inbound: Arc<Semaphore>,
     next_id: AtomicU64,
 }
@@ -171,6 +188,17 @@ struct Inner {
 #[derive(Clone)]
 pub struct Switch {
     inner: Arc<Inner>,
+    _guard: Arc<DropGuard>,
+}
+
+/// Held only by the user-facing handles: when the last one goes without
+/// [`Switch::close`], every task is told to stop, so nothing outlives the switch.
+struct DropGuard(CancellationToken);
+
+impl Drop for DropGuard {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
 }
 
 impl fmt::Debug for Switch {
@@ -190,7 +218,9 @@ impl Switch {
         config: SwitchConfig,
     ) -> Self {
         let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let shutdown = CancellationToken::new();
         Self {
+            _guard: Arc::new(DropGuard(shutdown.clone())),
             inner: Arc::new(Inner {
                 local_peer_id,
                 pending_inbound: Arc::new(Semaphore::new(config.max_pending_inbound)),
@@ -201,7 +231,8 @@ impl Switch {
                 handlers: RwLock::default(),
                 events,
                 tasks: TaskTracker::new(),
-                shutdown: CancellationToken::new(),
+                shutdown,
+                finished: CancellationToken::new(),
                 next_id: AtomicU64::new(0),
             }),
         }
@@ -313,9 +344,12 @@ impl Switch {
                     }
                     let inner = self.inner.clone();
                     let task = self.inner.spawn(async move {
-                        let result = inner.dial_addrs(Some(peer), addrs).await;
-                        inner.lock().dials.remove(&peer);
-                        result
+                        // However the dial ends (even by a panic), it leaves the map.
+                        let _forget = ForgetDial {
+                            inner: inner.clone(),
+                            peer,
+                        };
+                        inner.dial_addrs(Some(peer), addrs).await
                     });
                     let dial = join_dial(task).boxed().shared();
                     state.dials.insert(peer, dial.clone());
@@ -387,7 +421,7 @@ impl Switch {
     ) -> Result<NegotiatedStream, NetworkError> {
         let conn = self
             .connection(&peer)
-            .ok_or_else(|| NetworkError::Other(format!("not connected to {peer}")))?;
+            .ok_or(NetworkError::NotConnected(peer))?;
         self.open_stream_on(&conn, protocols).await
     }
 
@@ -410,7 +444,7 @@ impl Switch {
                 let stream = timeout(limit, conn.muxer.open_stream())
                     .await
                     .map_err(|_| NetworkError::Timeout(limit))?
-                    .map_err(muxer_to_network)?;
+                    .map_err(|e| conn.refused_stream(e))?;
                 (
                     protocol.clone(),
                     Box::new(dialer_select_lazy(stream, protocol.clone())),
@@ -418,7 +452,11 @@ impl Switch {
             }
             _ => {
                 let negotiate = async {
-                    let stream = conn.muxer.open_stream().await.map_err(muxer_to_network)?;
+                    let stream = conn
+                        .muxer
+                        .open_stream()
+                        .await
+                        .map_err(|e| conn.refused_stream(e))?;
                     dialer_select(stream, protocols).await.map_err(|e| match e {
                         NegotiationError::ProtocolNotSupported => {
                             NetworkError::ProtocolNotSupported {
@@ -473,7 +511,7 @@ impl Switch {
     /// subscriber more than [`crate::EVENT_BUFFER`] events behind skips the oldest.
     pub fn events(&self) -> BoxStream<'static, NetworkEvent> {
         let rx = self.inner.events.subscribe();
-        let closed = self.inner.shutdown.clone();
+        let closed = self.inner.finished.clone();
         // After the switch closes, the events already sent are still delivered, then
         // the stream ends.
         stream::unfold((rx, closed), |(mut rx, closed)| async move {
@@ -539,12 +577,14 @@ impl Switch {
         inner.shutdown.cancel();
         inner.tasks.close();
         inner.tasks.wait().await;
+        inner.finished.cancel();
         tracing::debug!("switch closed");
     }
 }
 
 async fn close_all(conns: Vec<PeerConnection>) {
     let closes = conns.into_iter().map(|conn| async move {
+        conn.closing.store(true, Ordering::Relaxed);
         conn.closed_locally.store(true, Ordering::Relaxed);
         let _ = timeout(CLOSE_GRACE, conn.muxer.close()).await;
     });
@@ -556,13 +596,34 @@ async fn join_dial(
 ) -> Result<PeerConnection, DialError> {
     match task.await {
         Ok(Some(result)) => result,
-        _ => Err(DialError::Closed),
+        Ok(None) => Err(DialError::Closed),
+        Err(e) if e.is_panic() => Err(DialError::Internal("the dial task panicked".into())),
+        Err(_) => Err(DialError::Closed),
+    }
+}
+
+struct ForgetDial {
+    inner: Arc<Inner>,
+    peer: PeerId,
+}
+
+impl Drop for ForgetDial {
+    fn drop(&mut self) {
+        self.inner.lock().dials.remove(&self.peer);
     }
 }
 
 impl Inner {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Closes a connection that never made it into the pool, in a short tracked task.
+    fn close_in_background(&self, conn: &PeerConnection) {
+        let muxer = conn.muxer.clone();
+        self.tasks.spawn(async move {
+            let _ = timeout(CLOSE_GRACE, muxer.close()).await;
+        });
     }
 
     fn emit(&self, event: NetworkEvent) {
@@ -603,11 +664,19 @@ impl Inner {
             match result {
                 Ok((upgraded, conn_local, conn_remote)) => {
                     tracing::debug!(%addr, peer = %upgraded.peer, "dial succeeded");
-                    return self
-                        .register(upgraded, Direction::Outbound, conn_local, conn_remote)
-                        .map_err(|e| DialError::Failed {
-                            errors: vec![(addr, e.to_string())],
-                        });
+                    let remote = upgraded.peer;
+                    match self.register(upgraded, Direction::Outbound, conn_local, conn_remote) {
+                        Ok(conn) => return Ok(conn),
+                        Err(ConnectError::Closed) => return Err(DialError::Closed),
+                        Err(e) => {
+                            // Over the per-peer limit: the connections we have will do.
+                            if let Some(conn) = self.lock().live_connection(&remote) {
+                                return Ok(conn);
+                            }
+                            errors.push((addr, e.to_string()));
+                            return Err(DialError::Failed { errors });
+                        }
+                    }
                 }
                 Err(e) => {
                     tracing::debug!(%addr, error = %e, "dial failed");
@@ -695,37 +764,51 @@ impl Inner {
             direction,
             muxer_protocol: upgraded.muxer_protocol,
             muxer: Arc::from(upgraded.connection),
+            closing: Arc::new(AtomicBool::new(false)),
             closed_locally: Arc::new(AtomicBool::new(false)),
         };
         {
             let mut state = self.lock();
-            if state.closed {
+            let refused = if state.closed {
+                Some(ConnectError::Closed)
+            } else if direction == Direction::Inbound
+                && state.connection_count >= self.config.max_connections
+            {
+                Some(ConnectError::Limit("connections"))
+            } else {
+                let existing = state
+                    .connections
+                    .get(&conn.peer)
+                    .map_or(0, |list| list.iter().filter(|c| !c.is_closed()).count());
+                (existing >= self.config.max_connections_per_peer)
+                    .then_some(ConnectError::Limit("connections per peer"))
+            };
+            if let Some(refused) = refused {
                 drop(state);
-                close_in_background(&conn);
-                return Err(ConnectError::Closed);
+                self.close_in_background(&conn);
+                return Err(refused);
             }
-            let existing = state.connections.entry(conn.peer).or_default();
-            existing.retain(|c| !c.is_closed());
-            if existing.len() >= self.config.max_connections_per_peer {
-                drop(state);
-                close_in_background(&conn);
-                return Err(ConnectError::Limit("connections per peer"));
-            }
-            existing.push(conn.clone());
+            let list = state.connections.entry(conn.peer).or_default();
+            let first = list.is_empty();
+            list.push(conn.clone());
             state.connection_count += 1;
+            tracing::info!(
+                peer = %conn.peer,
+                addr = %conn.remote_addr,
+                ?direction,
+                muxer = %conn.muxer_protocol,
+                "connection established"
+            );
+            // Sent under the lock, so `Connected` and `Disconnected` of one peer
+            // alternate in the order they happened.
+            if first {
+                self.emit(NetworkEvent::Connected {
+                    peer: conn.peer,
+                    remote_addr: conn.remote_addr.clone(),
+                    direction,
+                });
+            }
         }
-        tracing::info!(
-            peer = %conn.peer,
-            addr = %conn.remote_addr,
-            ?direction,
-            muxer = %conn.muxer_protocol,
-            "connection established"
-        );
-        self.emit(NetworkEvent::Connected {
-            peer: conn.peer,
-            remote_addr: conn.remote_addr.clone(),
-            direction,
-        });
         let inner = self.clone();
         let serve = conn.clone();
         drop(self.spawn(async move { inner.serve_connection(serve).await }));
@@ -758,27 +841,23 @@ impl Inner {
                 Err(e) => break e.to_string(),
             }
         };
-        let last = {
-            let mut state = self.lock();
-            let mut last = false;
-            if let Some(list) = state.connections.get_mut(&conn.peer) {
-                let before = list.len();
-                list.retain(|c| c.id != conn.id);
-                let removed = before - list.len();
-                last = list.is_empty();
-                if last {
-                    state.connections.remove(&conn.peer);
-                }
-                state.connection_count = state.connection_count.saturating_sub(removed);
-            }
-            last && !state.closed
-        };
         tracing::info!(peer = %conn.peer, id = %conn.id, %reason, "connection closed");
-        if last {
-            self.emit(NetworkEvent::Disconnected {
-                peer: conn.peer,
-                reason,
-            });
+        let mut state = self.lock();
+        if let Some(list) = state.connections.get_mut(&conn.peer) {
+            let before = list.len();
+            list.retain(|c| c.id != conn.id);
+            let removed = before - list.len();
+            let last = list.is_empty();
+            if last {
+                state.connections.remove(&conn.peer);
+            }
+            state.connection_count -= removed;
+            if last && removed > 0 {
+                self.emit(NetworkEvent::Disconnected {
+                    peer: conn.peer,
+                    reason,
+                });
+            }
         }
     }
 
@@ -809,14 +888,6 @@ impl Inner {
         })
         .await;
     }
-}
-
-fn close_in_background(conn: &PeerConnection) {
-    let muxer = conn.muxer.clone();
-    // The muxer's own tasks end when it is closed and dropped; this one is short.
-    tokio::spawn(async move {
-        let _ = timeout(CLOSE_GRACE, muxer.close()).await;
-    });
 }
 
 fn read(lock: &RwLock<Arc<Handlers>>) -> Arc<Handlers> {

@@ -35,7 +35,8 @@ impl std::fmt::Debug for Upgraded {
 /// Security is chosen with multistream-select (the dialer proposes it lazily: its first
 /// handshake message rides behind the proposal). The muxer comes from the security
 /// handshake when both sides offered one there (Noise's `stream_muxers` extension),
-/// otherwise from multistream-select among [`Upgrader::muxers`] in order of preference.
+/// otherwise from multistream-select among [`Upgrader::muxers`] in order of preference,
+/// waiting for the answer so that a refusal fails the upgrade.
 #[derive(Clone)]
 pub struct Upgrader {
     security: Arc<dyn SecureUpgrade>,
@@ -66,6 +67,22 @@ impl Upgrader {
         self.muxers.iter().find(|m| &m.protocol() == protocol)
     }
 
+    /// The muxer the security handshake agreed on, if any. One we do not have means the
+    /// security protocol was configured with other muxers than ours: the remote already
+    /// believes it agreed, so negotiating another would fail anyway.
+    fn agreed(
+        &self,
+        protocol: Option<&ProtocolId>,
+    ) -> Result<Option<&Arc<dyn MuxerUpgrade>>, ConnectError> {
+        match protocol {
+            None => Ok(None),
+            Some(p) => self
+                .muxer(p)
+                .map(Some)
+                .ok_or_else(|| ConnectError::UnknownMuxer(p.to_string())),
+        }
+    }
+
     /// Upgrades a connection we dialed. With `expected` set, a remote that
     /// authenticates as another peer is an error.
     pub async fn outbound(
@@ -78,15 +95,10 @@ impl Upgrader {
             .security
             .secure_outbound(Box::new(io), expected)
             .await?;
-        let (muxer, io): (_, BoxedIo) = match secured.muxer.as_ref().and_then(|p| self.muxer(p)) {
+        // The muxer is negotiated eagerly: a refusal must fail the dial, not a
+        // connection already reported as established.
+        let (muxer, io): (_, BoxedIo) = match self.agreed(secured.muxer.as_ref())? {
             Some(muxer) => (muxer.clone(), secured.io),
-            None if self.muxers.len() == 1 => {
-                let muxer = self.muxers[0].clone();
-                (
-                    muxer.clone(),
-                    Box::new(dialer_select_lazy(secured.io, muxer.protocol())),
-                )
-            }
             None => {
                 let (chosen, io) = dialer_select(secured.io, &self.muxers()).await?;
                 let muxer = self
@@ -107,7 +119,7 @@ impl Upgrader {
     pub async fn inbound(&self, io: BoxedIo) -> Result<Upgraded, ConnectError> {
         let (_, io) = listener_select(io, &[self.security.protocol()]).await?;
         let secured = self.security.secure_inbound(Box::new(io)).await?;
-        let (muxer, io): (_, BoxedIo) = match secured.muxer.as_ref().and_then(|p| self.muxer(p)) {
+        let (muxer, io): (_, BoxedIo) = match self.agreed(secured.muxer.as_ref())? {
             Some(muxer) => (muxer.clone(), secured.io),
             None => {
                 let (chosen, io) = listener_select(secured.io, &self.muxers()).await?;

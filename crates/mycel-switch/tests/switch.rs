@@ -94,6 +94,15 @@ async fn echo_round(switch: &Switch, peer: PeerId, protocols: &[ProtocolId]) -> 
     back
 }
 
+/// The next event, failing the test instead of hanging if none comes.
+async fn next(
+    events: &mut futures::stream::BoxStream<'static, NetworkEvent>,
+) -> Option<NetworkEvent> {
+    tokio::time::timeout(Duration::from_secs(10), events.next())
+        .await
+        .expect("an event within 10 s")
+}
+
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -213,7 +222,7 @@ async fn concurrent_dials_to_one_peer_share_one_connection() {
         assert_eq!(conn.as_ref().expect("dial").id(), first);
     }
     assert_eq!(a.switch.connections().len(), 1);
-    match b_events.next().await {
+    match next(&mut b_events).await {
         Some(NetworkEvent::Connected {
             peer, direction, ..
         }) => {
@@ -225,8 +234,96 @@ async fn concurrent_dials_to_one_peer_share_one_connection() {
     // A dial with a live connection returns it without dialing.
     let again = a.switch.dial_peer(b.peer(), Vec::new()).await.unwrap();
     assert_eq!(again.id(), first);
-    tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(b.switch.connections().len(), 1);
+}
+
+#[tokio::test]
+async fn concurrent_dials_from_many_tasks_share_one_attempt() {
+    let hub = MemoryHub::new();
+    let a = node(&hub).await;
+    let b = node(&hub).await;
+    let dials: Vec<_> = (0..16)
+        .map(|_| {
+            let switch = a.switch.clone();
+            let (peer, addr) = (b.peer(), b.addr.clone());
+            tokio::spawn(async move { switch.dial_peer(peer, vec![addr]).await.map(|c| c.id()) })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for dial in dials {
+        ids.push(dial.await.unwrap().expect("dial"));
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    assert_eq!(b.switch.connections().len(), 1);
+}
+
+#[tokio::test]
+async fn connection_limits_refuse_extra_connections() {
+    let hub = MemoryHub::new();
+    let config = SwitchConfig::default().with_max_connections(1);
+    let b = node_with(&hub, vec![yamux()], true, config).await;
+    let a1 = node(&hub).await;
+    let a2 = node(&hub).await;
+    a1.switch
+        .dial_addr(&b.p2p_addr())
+        .await
+        .expect("first fits");
+    // The second is dropped (before or right after its upgrade): it never becomes
+    // usable, and b keeps one connection.
+    let second = a2.switch.dial_addr(&b.p2p_addr()).await;
+    if second.is_ok() {
+        assert!(
+            a2.switch
+                .open_stream(b.peer(), &[ECHO, OTHER])
+                .await
+                .is_err(),
+            "a refused connection carried a stream"
+        );
+    }
+    assert_eq!(b.switch.connections().len(), 1);
+    assert_eq!(b.switch.connected_peers(), vec![a1.peer()]);
+
+    // Per peer: a second connection from the same peer is closed at once.
+    let config = SwitchConfig::default().with_max_connections_per_peer(1);
+    let c = node_with(&hub, vec![yamux()], true, config).await;
+    let first = a1.switch.dial_addr(&c.p2p_addr()).await.unwrap();
+    // Force a second connection by dialing c without the pool (an address without id).
+    let _ = a1.switch.dial_addr(&c.addr).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while c.switch.connections().len() != 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "c kept two connections"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(a1.switch.connection(&c.peer()).unwrap().id(), first.id());
+}
+
+#[test]
+fn dropping_the_switch_without_close_ends_its_tasks() {
+    let rt = rt();
+    rt.block_on(async {
+        let metrics = tokio::runtime::Handle::current().metrics();
+        let baseline = metrics.num_alive_tasks();
+        let hub = MemoryHub::new();
+        let a = node(&hub).await;
+        let b = node(&hub).await;
+        a.switch.dial_addr(&b.p2p_addr()).await.unwrap();
+        assert!(metrics.num_alive_tasks() > baseline);
+        drop(a);
+        drop(b);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while metrics.num_alive_tasks() > baseline {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} tasks alive, {baseline} before",
+                metrics.num_alive_tasks()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
 }
 
 #[tokio::test]
@@ -315,15 +412,15 @@ async fn events_report_connections_and_listen_addresses() {
     let mut b_events = b.switch.events();
     a.switch.dial_addr(&b.p2p_addr()).await.unwrap();
     assert!(matches!(
-        a_events.next().await,
+        next(&mut a_events).await,
         Some(NetworkEvent::Connected { peer, direction: Direction::Outbound, .. }) if peer == b.peer()
     ));
     assert!(matches!(
-        b_events.next().await,
+        next(&mut b_events).await,
         Some(NetworkEvent::Connected { peer, direction: Direction::Inbound, .. }) if peer == a.peer()
     ));
     a.switch.disconnect(&b.peer()).await;
-    match a_events.next().await {
+    match next(&mut a_events).await {
         Some(NetworkEvent::Disconnected { peer, reason }) => {
             assert_eq!(peer, b.peer());
             assert!(reason.contains("closed locally"), "{reason}");
@@ -331,7 +428,7 @@ async fn events_report_connections_and_listen_addresses() {
         other => panic!("unexpected {other:?}"),
     }
     assert!(matches!(
-        b_events.next().await,
+        next(&mut b_events).await,
         Some(NetworkEvent::Disconnected { peer, .. }) if peer == a.peer()
     ));
     assert!(!a.switch.is_connected(&b.peer()));
@@ -342,10 +439,12 @@ async fn events_report_connections_and_listen_addresses() {
         .listen(&"/memory/0".parse().unwrap())
         .await
         .unwrap();
-    assert!(matches!(a_events.next().await, Some(NetworkEvent::ListenAddrAdded(x)) if x == extra));
+    assert!(
+        matches!(next(&mut a_events).await, Some(NetworkEvent::ListenAddrAdded(x)) if x == extra)
+    );
     assert!(a.switch.remove_listener(&extra));
     assert!(
-        matches!(a_events.next().await, Some(NetworkEvent::ListenAddrExpired(x)) if x == extra)
+        matches!(next(&mut a_events).await, Some(NetworkEvent::ListenAddrExpired(x)) if x == extra)
     );
     assert_eq!(a.switch.listen_addrs(), vec![a.addr.clone()]);
 }
