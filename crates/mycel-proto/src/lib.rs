@@ -25,3 +25,8 @@ pub mod keys {
 pub mod noise {
     include!(concat!(env!("OUT_DIR"), "/noise.rs"));
 }
+
+/// The identify message (`proto/identify.proto`).
+pub mod identify {
+    include!(concat!(env!("OUT_DIR"), "/identify.rs"));
+}
