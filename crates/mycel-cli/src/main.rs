@@ -1,8 +1,9 @@
 //! `mycel`: run a libp2p node, or pair with another implementation's node.
 //!
 //! - `mycel node [--listen ADDR]... [--bootstrap ADDR]...`: a long-running node.
-//! - `mycel listen [--muxer yamux|mplex]`: serve ping and perf on 127.0.0.1 for a test
-//!   peer; the first stdout line is `LISTEN <multiaddr>/p2p/<peer-id>`.
+//! - `mycel listen [--muxer yamux|mplex]`: serve ping, identify and perf on 127.0.0.1
+//!   for a test peer; the first stdout line is `LISTEN <multiaddr>/p2p/<peer-id>`, then
+//!   `IDENTIFY <peer-id> <agent-version>` for each identify received.
 //! - `mycel dial <multiaddr>/p2p/<id>`: connect, ping once, print one JSON line.
 //! - `mycel perf <multiaddr>/p2p/<id> --upload-bytes N --download-bytes M`: one perf run,
 //!   one JSON line.
@@ -53,8 +54,9 @@ enum Command {
         #[arg(long = "bootstrap", value_name = "ADDR", value_parser = p2p_addr)]
         bootstrap: Vec<Multiaddr>,
     },
-    /// Listen on 127.0.0.1 with a fresh identity and serve ping and perf until
-    /// SIGTERM, SIGINT or end of stdin. Prints `LISTEN <addr>/p2p/<id>` first.
+    /// Listen on 127.0.0.1 with a fresh identity and serve ping, identify and perf until
+    /// SIGTERM, SIGINT or end of stdin. Prints `LISTEN <addr>/p2p/<id>` first, then
+    /// `IDENTIFY <peer-id> <agent-version>` for each identify received.
     Listen {
         /// The one muxer offered.
         #[arg(long, value_enum, default_value_t = MuxerArg::Yamux)]
@@ -246,19 +248,31 @@ async fn dial(addr: Multiaddr, muxer: Muxer, limit: Duration) -> i32 {
         let rtt = ping::ping_peer(&host, peer)
             .await
             .map_err(|e| format!("ping: {e}"))?;
-        Ok::<_, String>((peer, connect, rtt))
+        // The host identified the peer on connecting; ask again for a sure answer (a
+        // peer without identify leaves agent null and protocols empty).
+        let identity = match host.identify(peer).await {
+            Ok(info) => Some(info),
+            Err(e) => {
+                tracing::debug!(error = %e, "identify failed");
+                None
+            }
+        };
+        Ok::<_, String>((peer, connect, rtt, identity))
     };
     let code = match tokio::time::timeout(limit, work).await {
-        Ok(Ok((peer, connect, rtt))) => {
+        Ok(Ok((peer, connect, rtt, identity))) => {
             let peer = peer.to_string();
+            let (agent, protocols) = match identity {
+                Some(info) => (Some(info.agent_version), info.protocols),
+                None => (None, Vec::new()),
+            };
             emit(&object(&[
                 ("ok", Value::Bool(true)),
                 ("peer", Value::Str(&peer)),
                 ("rtt_ms", Value::Num(ms(rtt))),
                 ("connect_ms", Value::Num(ms(connect))),
-                // Filled once identify exists.
-                ("agent", Value::Null),
-                ("protocols", Value::StrList(&[])),
+                ("agent", agent.as_deref().map_or(Value::Null, Value::Str)),
+                ("protocols", Value::StrList(&protocols)),
             ]));
             0
         }
@@ -317,6 +331,19 @@ async fn listen(muxer: Muxer) -> i32 {
     host.set_stream_handler(ping::PROTOCOL_ID, ping::handler());
     host.set_stream_handler(perf::PROTOCOL_ID, perf::handler());
     let shutdown = ShutdownSignal::install();
+    let mut events = host.events();
+    host.switch().spawn(async move {
+        while let Some(event) = events.next().await {
+            if let NetworkEvent::Identified {
+                peer,
+                agent_version,
+                ..
+            } = event
+            {
+                emit(&format!("IDENTIFY {peer} {agent_version}"));
+            }
+        }
+    });
     let Some(addr) = host.listen_addrs().into_iter().next() else {
         eprintln!("mycel: no listen address");
         return 1;

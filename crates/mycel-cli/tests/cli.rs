@@ -91,9 +91,47 @@ fn dial_pings_a_listener_with_each_muxer() {
         let rtt: f64 = field(&line, "rtt_ms").parse().unwrap();
         let connect: f64 = field(&line, "connect_ms").parse().unwrap();
         assert!(rtt > 0.0 && connect > 0.0, "{line}");
-        assert_eq!(field(&line, "agent"), "null");
-        assert_eq!(field(&line, "protocols"), "[]");
+        assert_eq!(
+            field(&line, "agent"),
+            format!("\"mycel/{}\"", env!("CARGO_PKG_VERSION"))
+        );
+        let protocols = field(&line, "protocols");
+        for p in [
+            "/ipfs/ping/1.0.0",
+            "/ipfs/id/1.0.0",
+            "/ipfs/id/push/1.0.0",
+            "/perf/1.0.0",
+        ] {
+            assert!(protocols.contains(&format!("\"{p}\"")), "{protocols}");
+        }
     }
+}
+
+#[test]
+fn listener_prints_identify_lines() {
+    let mut child = Command::new(MYCEL)
+        .args(["listen"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn mycel listen");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let addr = first.strip_prefix("LISTEN ").unwrap().to_string();
+    let out = mycel(&["dial", &addr]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    let line = lines.next().unwrap().unwrap();
+    let mut words = line.split(' ');
+    assert_eq!(words.next(), Some("IDENTIFY"), "{line}");
+    assert!(words.next().unwrap().starts_with("12D3KooW"), "{line}");
+    assert_eq!(
+        words.next(),
+        Some(format!("mycel/{}", env!("CARGO_PKG_VERSION")).as_str()),
+        "{line}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 #[test]

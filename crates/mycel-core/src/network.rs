@@ -17,6 +17,9 @@ pub struct NegotiatedStream {
     pub peer: PeerId,
     /// The protocol both sides agreed on.
     pub protocol: ProtocolId,
+    /// The remote address of the connection the stream runs on, when known (identify
+    /// reports it back to the peer as the address it was seen at).
+    pub remote_addr: Option<Multiaddr>,
     /// The stream.
     pub io: BoxedIo,
 }
@@ -26,6 +29,7 @@ impl fmt::Debug for NegotiatedStream {
         f.debug_struct("NegotiatedStream")
             .field("peer", &self.peer)
             .field("protocol", &self.protocol)
+            .field("remote_addr", &self.remote_addr)
             .finish_non_exhaustive()
     }
 }
@@ -72,6 +76,21 @@ pub enum NetworkEvent {
         peer: PeerId,
         /// Why, in words (for logs).
         reason: String,
+    },
+    /// `peer` told us about itself (identify), on connecting or in a push.
+    Identified {
+        /// The peer.
+        peer: PeerId,
+        /// Its implementation, e.g. `mycel/0.1.0` (empty if it did not say).
+        agent_version: String,
+        /// Its protocol family, e.g. `ipfs/0.1.0` (empty if it did not say).
+        protocol_version: String,
+        /// The protocols it accepts streams for.
+        protocols: Vec<String>,
+        /// Where it listens.
+        listen_addrs: Vec<Multiaddr>,
+        /// Our address as it sees it, if it said.
+        observed_addr: Option<Multiaddr>,
     },
     /// We now listen on this address.
     ListenAddrAdded(Multiaddr),

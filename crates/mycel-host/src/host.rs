@@ -15,7 +15,9 @@ use mycel_core::{
 use mycel_switch::{DialError, ListenError, PeerConnection, Switch, SwitchConfig, Upgrader};
 use thiserror::Error;
 
-use crate::peer_store::{DEFAULT_MAX_PEERS, PeerStore};
+use mycel_identify::{IdentifyError, Info};
+
+use crate::peer_store::{DEFAULT_MAX_PEERS, PeerRecord, PeerStore};
 
 /// Builds the security protocol once the keypair and muxers are known: it gets our
 /// keypair and the muxers' ids in order of preference (for protocols, like Noise, that
@@ -73,6 +75,8 @@ pub struct HostBuilder {
     listen: Vec<Multiaddr>,
     config: SwitchConfig,
     max_peers: usize,
+    agent_version: String,
+    protocol_version: String,
 }
 
 impl Default for HostBuilder {
@@ -85,6 +89,8 @@ impl Default for HostBuilder {
             listen: Vec::new(),
             config: SwitchConfig::default(),
             max_peers: DEFAULT_MAX_PEERS,
+            agent_version: mycel_identify::AGENT_VERSION.to_string(),
+            protocol_version: mycel_identify::PROTOCOL_VERSION.to_string(),
         }
     }
 }
@@ -148,6 +154,18 @@ impl HostBuilder {
         self
     }
 
+    /// The agent version identify announces (default `mycel/<version>`).
+    pub fn with_agent_version(mut self, agent_version: impl Into<String>) -> Self {
+        self.agent_version = agent_version.into();
+        self
+    }
+
+    /// The protocol version identify announces (default `ipfs/0.1.0`).
+    pub fn with_protocol_version(mut self, protocol_version: impl Into<String>) -> Self {
+        self.protocol_version = protocol_version.into();
+        self
+    }
+
     /// Bounds the peer store (default [`DEFAULT_MAX_PEERS`]).
     pub fn with_max_peers(mut self, max_peers: usize) -> Self {
         self.max_peers = max_peers;
@@ -173,27 +191,33 @@ impl HostBuilder {
             Upgrader::new(security, self.muxers),
             self.config,
         );
-        for addr in self.listen {
-            if let Err(error) = switch.listen(&addr).await {
-                switch.close().await;
-                return Err(BuildError::Listen { addr, error });
-            }
-        }
-        tracing::info!(peer = %switch.local_peer_id(), "host started");
-        Ok(Host {
+        let host = Host {
             inner: Arc::new(Inner {
                 keypair,
                 switch,
                 peer_store: Mutex::new(PeerStore::new(self.max_peers)),
+                agent_version: self.agent_version,
+                protocol_version: self.protocol_version,
             }),
-        })
+        };
+        crate::identify::install(&host);
+        for addr in self.listen {
+            if let Err(error) = host.switch().listen(&addr).await {
+                host.close().await;
+                return Err(BuildError::Listen { addr, error });
+            }
+        }
+        tracing::info!(peer = %host.peer_id(), "host started");
+        Ok(host)
     }
 }
 
-struct Inner {
+pub(crate) struct Inner {
     keypair: Keypair,
     switch: Switch,
     peer_store: Mutex<PeerStore>,
+    pub(crate) agent_version: String,
+    pub(crate) protocol_version: String,
 }
 
 /// A libp2p node: listens, dials, keeps connections and addresses, opens and serves
@@ -202,7 +226,7 @@ struct Inner {
 /// Protocols take it as a [`Network`]. [`Host::close`] stops everything it started.
 #[derive(Clone)]
 pub struct Host {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 impl fmt::Debug for Host {
@@ -236,7 +260,9 @@ impl Host {
 
     /// Listens on one more address; returns it with the port resolved.
     pub async fn listen_on(&self, addr: &Multiaddr) -> Result<Multiaddr, ListenError> {
-        self.inner.switch.listen(addr).await
+        let bound = self.inner.switch.listen(addr).await?;
+        self.push_identify();
+        Ok(bound)
     }
 
     /// Connects to `addr`. With a `/p2p/<id>` suffix the remote must be that peer (and
@@ -261,6 +287,21 @@ impl Host {
     /// Closes every connection to `peer`.
     pub async fn disconnect(&self, peer: &PeerId) {
         self.inner.switch.disconnect(peer).await;
+    }
+
+    /// Asks `peer` (connected) who it is, now: the answer is also stored and published
+    /// as [`NetworkEvent::Identified`]. The host already does this on every new
+    /// connection; this is for a fresh answer.
+    pub async fn identify(&self, peer: PeerId) -> Result<Info, IdentifyError> {
+        let conn = self.inner.switch.connection(&peer).ok_or_else(|| {
+            IdentifyError::Io(std::io::Error::other(format!("not connected to {peer}")))
+        })?;
+        self.identify_on(&conn).await
+    }
+
+    /// Everything the peer store knows of `peer`.
+    pub fn peer_record(&self, peer: &PeerId) -> Option<PeerRecord> {
+        self.with_peer_store(|store| store.record(peer))
     }
 
     /// The addresses known for `peer`.
@@ -326,10 +367,12 @@ impl Network for Host {
 
     fn set_stream_handler(&self, protocol: ProtocolId, handler: StreamHandler) {
         self.inner.switch.set_stream_handler(protocol, handler);
+        self.push_identify();
     }
 
     fn remove_stream_handler(&self, protocol: &ProtocolId) {
         self.inner.switch.remove_stream_handler(protocol);
+        self.push_identify();
     }
 
     fn connected_peers(&self) -> Vec<PeerId> {

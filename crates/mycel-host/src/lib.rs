@@ -22,16 +22,27 @@
 //! # drop(stream); Ok(()) }
 //! ```
 //!
+//! Every host runs identify (`/ipfs/id/1.0.0` and `/ipfs/id/push/1.0.0`): it asks each
+//! new connection's peer who it is, answers the same question, and pushes its own
+//! protocols and addresses to connected peers when they change. Answers land in the
+//! peer store ([`Host::peer_record`]) and as [`mycel_core::NetworkEvent::Identified`].
+//!
 //! Closing ([`Host::close`]) stops the listeners, then the connections, then every
 //! task the host started, and returns once they have ended.
 
 mod host;
+mod identify;
 mod peer_store;
 
 pub use mycel_core::Network;
 pub use mycel_switch::{DialError, ListenError, PeerConnection, SwitchConfig};
 
+pub use mycel_identify::{self as identify_protocol, IdentifyError, Info as IdentifyInfo};
+
 pub use crate::{
     host::{BuildError, Host, HostBuilder, SecurityFactory},
-    peer_store::{DEFAULT_MAX_PEERS, MAX_ADDRS_PER_PEER, PeerStore},
+    peer_store::{
+        DEFAULT_MAX_PEERS, Identity, MAX_ADDRS_PER_PEER, MAX_PROTOCOLS_PER_PEER, MAX_VERSION_LEN,
+        PeerRecord, PeerStore,
+    },
 };

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use mycel_core::{Multiaddr, PeerId};
+use mycel_core::{Multiaddr, PeerId, PublicKey};
 
 /// Default for [`PeerStore::new`]'s peer bound.
 pub const DEFAULT_MAX_PEERS: usize = 10_000;
@@ -10,9 +10,44 @@ pub const DEFAULT_MAX_PEERS: usize = 10_000;
 /// Addresses kept per peer; the oldest go first.
 pub const MAX_ADDRS_PER_PEER: usize = 16;
 
+/// Protocols kept per peer; the rest of a longer list is dropped.
+pub const MAX_PROTOCOLS_PER_PEER: usize = 128;
+
+/// Longest agent or protocol version kept (longer ones are cut).
+pub const MAX_VERSION_LEN: usize = 256;
+
+/// What the store knows of one peer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PeerRecord {
+    /// Where it can be dialed, oldest first.
+    pub addrs: Vec<Multiaddr>,
+    /// Its public key, once identified.
+    pub public_key: Option<PublicKey>,
+    /// Its agent version, once identified.
+    pub agent_version: Option<String>,
+    /// Its protocol version, once identified.
+    pub protocol_version: Option<String>,
+    /// The protocols it accepts streams for, once identified.
+    pub protocols: Vec<String>,
+}
+
+/// What identify told us of a peer, for [`PeerStore::set_identity`].
+#[derive(Debug, Clone, Default)]
+pub struct Identity {
+    /// Its key (checked against the peer id by the caller).
+    pub public_key: Option<PublicKey>,
+    /// `agentVersion`, if sent.
+    pub agent_version: Option<String>,
+    /// `protocolVersion`, if sent.
+    pub protocol_version: Option<String>,
+    /// `protocols`, if sent.
+    pub protocols: Option<Vec<String>>,
+}
+
 #[derive(Debug)]
 struct Entry {
-    addrs: Vec<Multiaddr>,
+    record: PeerRecord,
     touched: u64,
 }
 
@@ -52,17 +87,7 @@ impl PeerStore {
         if addrs.peek().is_none() {
             return;
         }
-        self.clock += 1;
-        if !self.peers.contains_key(&peer) && self.peers.len() >= self.max_peers {
-            self.evict_oldest();
-        }
-        let entry = self.peers.entry(peer).or_insert_with(|| Entry {
-            addrs: Vec::new(),
-            touched: 0,
-        });
-        self.by_age.remove(&entry.touched);
-        entry.touched = self.clock;
-        self.by_age.insert(self.clock, peer);
+        let entry = &mut self.touch(peer).record;
         for addr in addrs {
             if entry.addrs.contains(&addr) {
                 continue;
@@ -74,19 +99,62 @@ impl PeerStore {
         }
     }
 
+    /// Records what identify told us of `peer`; fields it did not send are kept.
+    pub fn set_identity(&mut self, peer: PeerId, identity: Identity) {
+        let record = &mut self.touch(peer).record;
+        if let Some(key) = identity.public_key {
+            record.public_key = Some(key);
+        }
+        if let Some(agent) = identity.agent_version {
+            record.agent_version = Some(cut(agent));
+        }
+        if let Some(version) = identity.protocol_version {
+            record.protocol_version = Some(cut(version));
+        }
+        if let Some(mut protocols) = identity.protocols {
+            protocols.truncate(MAX_PROTOCOLS_PER_PEER);
+            protocols
+                .iter_mut()
+                .for_each(|p| *p = cut(std::mem::take(p)));
+            record.protocols = protocols;
+        }
+    }
+
     /// The known addresses of `peer`, oldest first.
     pub fn addrs(&self, peer: &PeerId) -> Vec<Multiaddr> {
         self.peers
             .get(peer)
-            .map(|e| e.addrs.clone())
+            .map(|e| e.record.addrs.clone())
             .unwrap_or_default()
+    }
+
+    /// Everything known of `peer`.
+    pub fn record(&self, peer: &PeerId) -> Option<PeerRecord> {
+        self.peers.get(peer).map(|e| e.record.clone())
+    }
+
+    /// The entry of `peer`, created if new (forgetting the oldest peer when full), and
+    /// marked as the most recently updated.
+    fn touch(&mut self, peer: PeerId) -> &mut Entry {
+        self.clock += 1;
+        if !self.peers.contains_key(&peer) && self.peers.len() >= self.max_peers {
+            self.evict_oldest();
+        }
+        let entry = self.peers.entry(peer).or_insert_with(|| Entry {
+            record: PeerRecord::default(),
+            touched: 0,
+        });
+        self.by_age.remove(&entry.touched);
+        entry.touched = self.clock;
+        self.by_age.insert(self.clock, peer);
+        entry
     }
 
     /// Forgets one address of `peer`.
     pub fn remove_addr(&mut self, peer: &PeerId, addr: &Multiaddr) {
         if let Some(entry) = self.peers.get_mut(peer) {
-            entry.addrs.retain(|a| a != addr);
-            if entry.addrs.is_empty() {
+            entry.record.addrs.retain(|a| a != addr);
+            if entry.record == PeerRecord::default() {
                 self.remove(peer);
             }
         }
@@ -99,7 +167,7 @@ impl PeerStore {
         }
     }
 
-    /// Every peer with at least one address.
+    /// Every peer the store knows.
     pub fn peers(&self) -> Vec<PeerId> {
         self.peers.keys().copied().collect()
     }
@@ -119,6 +187,18 @@ impl PeerStore {
             self.peers.remove(&peer);
         }
     }
+}
+
+/// `s` cut to at most [`MAX_VERSION_LEN`] bytes, at a character boundary.
+fn cut(mut s: String) -> String {
+    if s.len() > MAX_VERSION_LEN {
+        let mut end = MAX_VERSION_LEN;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+    s
 }
 
 #[cfg(test)]
@@ -166,6 +246,32 @@ mod tests {
         assert!(store.addrs(&peers[1]).is_empty());
         assert_eq!(store.addrs(&peers[0]), vec![addr(0), addr(10)]);
         assert_eq!(store.addrs(&peers[3]), vec![addr(3)]);
+    }
+
+    #[test]
+    fn identity_is_kept_bounded_and_merged() {
+        let mut store = PeerStore::default();
+        let peer = PeerId::random();
+        store.set_identity(
+            peer,
+            Identity {
+                agent_version: Some("é".repeat(MAX_VERSION_LEN)),
+                protocols: Some((0..1000).map(|i| format!("/p/{i}")).collect()),
+                ..Default::default()
+            },
+        );
+        store.set_identity(
+            peer,
+            Identity {
+                protocol_version: Some("ipfs/0.1.0".into()),
+                ..Default::default()
+            },
+        );
+        let record = store.record(&peer).unwrap();
+        assert!(record.agent_version.unwrap().len() <= MAX_VERSION_LEN);
+        assert_eq!(record.protocols.len(), MAX_PROTOCOLS_PER_PEER);
+        assert_eq!(record.protocol_version.as_deref(), Some("ipfs/0.1.0"));
+        assert!(record.addrs.is_empty());
     }
 
     #[test]

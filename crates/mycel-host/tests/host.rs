@@ -33,6 +33,23 @@ async fn memory_host(hub: &MemoryHub) -> Host {
     host
 }
 
+/// The next `Identified` event: (peer, protocols, observed address).
+async fn identified(
+    events: &mut futures::stream::BoxStream<'static, NetworkEvent>,
+) -> (PeerId, Vec<String>, Option<Multiaddr>) {
+    loop {
+        if let Some(NetworkEvent::Identified {
+            peer,
+            protocols,
+            observed_addr,
+            ..
+        }) = next(events).await
+        {
+            return (peer, protocols, observed_addr);
+        }
+    }
+}
+
 /// The next event, failing the test instead of hanging if none comes.
 async fn next(
     events: &mut futures::stream::BoxStream<'static, NetworkEvent>,
@@ -120,7 +137,7 @@ async fn removed_handler_refuses_the_protocol() {
     a.add_addrs(b.peer_id(), b.listen_addrs());
     assert_eq!(upper(&a, b.peer_id(), "on").await.unwrap(), "ON");
     b.remove_stream_handler(&UPPER);
-    assert!(b.protocols().is_empty());
+    assert!(!b.protocols().contains(&UPPER));
     let err = a
         .new_stream(b.peer_id(), &[UPPER, ProtocolId::from_static("/x/1")])
         .await
@@ -147,6 +164,25 @@ async fn events_stream_reports_what_happens() {
         next(&mut events).await,
         Some(NetworkEvent::Connected { peer, .. }) if peer == b.peer_id()
     ));
+    // Identify runs on the new connection.
+    match next(&mut events).await {
+        Some(NetworkEvent::Identified {
+            peer,
+            agent_version,
+            protocols,
+            listen_addrs,
+            ..
+        }) => {
+            assert_eq!(peer, b.peer_id());
+            assert_eq!(agent_version, mycel_identify::AGENT_VERSION);
+            assert!(
+                protocols.contains(&UPPER.as_str().to_string()),
+                "{protocols:?}"
+            );
+            assert_eq!(listen_addrs, b.listen_addrs());
+        }
+        other => panic!("expected Identified, got {other:?}"),
+    }
     b.close().await;
     assert!(matches!(
         next(&mut events).await,
@@ -161,6 +197,49 @@ async fn events_stream_reports_what_happens() {
         }
     }
     assert_eq!(expired.len(), 2, "{expired:?}");
+}
+
+#[tokio::test]
+async fn identify_fills_the_peer_store_both_ways_and_pushes_changes() {
+    let hub = MemoryHub::new();
+    let a = memory_host(&hub).await;
+    let b = memory_host(&hub).await;
+    let mut a_events = a.events();
+    let mut b_events = b.events();
+    let addr = with_peer_id(&b.listen_addrs()[0], &b.peer_id()).unwrap();
+    a.connect(&addr).await.unwrap();
+    // Both sides identify each other.
+    let (peer, _, observed) = identified(&mut a_events).await;
+    assert_eq!(peer, b.peer_id());
+    assert!(observed.is_some(), "b reports the address it sees a at");
+    let (peer, _, _) = identified(&mut b_events).await;
+    assert_eq!(peer, a.peer_id());
+    let record = a.peer_record(&b.peer_id()).unwrap();
+    assert_eq!(
+        record.agent_version.as_deref(),
+        Some(mycel_identify::AGENT_VERSION)
+    );
+    assert_eq!(record.public_key, Some(b.keypair().public()));
+    assert!(record.protocols.contains(&"/ipfs/id/1.0.0".to_string()));
+
+    // b serves a new protocol: a hears of it by push.
+    const NEW: ProtocolId = ProtocolId::from_static("/test/new/1.0.0");
+    b.set_stream_handler(NEW, stream_handler(serve_upper));
+    let (peer, protocols, _) = identified(&mut a_events).await;
+    assert_eq!(peer, b.peer_id());
+    assert!(
+        protocols.contains(&NEW.as_str().to_string()),
+        "{protocols:?}"
+    );
+    assert!(
+        a.peer_record(&b.peer_id())
+            .unwrap()
+            .protocols
+            .contains(&NEW.as_str().to_string())
+    );
+    // An explicit request gets the same.
+    let info = a.identify(b.peer_id()).await.unwrap();
+    assert!(info.protocols.contains(&NEW.as_str().to_string()));
 }
 
 #[tokio::test]

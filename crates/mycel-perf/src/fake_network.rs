@@ -56,6 +56,7 @@ impl FakeNetwork {
 
         let (ours, theirs) = tokio::io::duplex(PIPE_SIZE);
         let inbound = handler(NegotiatedStream {
+            remote_addr: None,
             peer: self.local,
             protocol: protocol.clone(),
             io: Box::new(theirs),
@@ -65,6 +66,7 @@ impl FakeNetwork {
             .unwrap_or_else(PoisonError::into_inner)
             .spawn(inbound);
         Ok(NegotiatedStream {
+            remote_addr: None,
             peer,
             protocol,
             io: Box::new(ours),

@@ -42,6 +42,6 @@ pub use crate::{
         EVENT_BUFFER, SwitchConfig,
     },
     error::{ConnectError, DialError, ListenError},
-    switch::{ConnectionId, PeerConnection, Switch},
+    switch::{ConnectionHook, ConnectionId, PeerConnection, Switch},
     upgrade::{Upgraded, Upgrader},
 };

@@ -140,6 +140,9 @@ struct Handlers {
     map: HashMap<ProtocolId, StreamHandler>,
 }
 
+/// Called with every connection that enters the pool (see [`Switch::on_connection`]).
+pub type ConnectionHook = Arc<dyn Fn(&PeerConnection) + Send + Sync>;
+
 type SharedDial = Shared<BoxFuture<'static, Result<PeerConnection, DialError>>>;
 
 #[derive(Default)]
@@ -170,6 +173,7 @@ struct Inner {
     upgrader: Upgrader,
     state: Mutex<State>,
     handlers: RwLock<Arc<Handlers>>,
+    on_connection: RwLock<Option<ConnectionHook>>,
     events: broadcast::Sender<NetworkEvent>,
     tasks: TaskTracker,
     /// Cancelled to stop every task.
@@ -229,6 +233,7 @@ impl Switch {
                 upgrader,
                 state: Mutex::default(),
                 handlers: RwLock::default(),
+                on_connection: RwLock::default(),
                 events,
                 tasks: TaskTracker::new(),
                 shutdown,
@@ -474,7 +479,12 @@ impl Switch {
             }
         };
         tracing::trace!(%peer, %protocol, "outbound stream");
-        Ok(NegotiatedStream { peer, protocol, io })
+        Ok(NegotiatedStream {
+            peer,
+            protocol,
+            remote_addr: Some(conn.remote_addr.clone()),
+            io,
+        })
     }
 
     /// Routes inbound streams of `protocol` to `handler`, replacing any previous one.
@@ -537,6 +547,23 @@ impl Switch {
             }
         })
         .boxed()
+    }
+
+    /// Calls `hook` with every connection that enters the pool, both directions, right
+    /// after it does (before its streams are served). Keep it short: spawn the work.
+    /// Replaces any previous hook.
+    pub fn on_connection(&self, hook: ConnectionHook) {
+        *self
+            .inner
+            .on_connection
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Some(hook);
+    }
+
+    /// Sends `event` to every subscriber of [`Switch::events`] (for the layers above:
+    /// the host reports identify results this way).
+    pub fn publish(&self, event: NetworkEvent) {
+        self.inner.emit(event);
     }
 
     /// Runs `fut` in a task the switch owns: it is dropped when the switch closes.
@@ -809,6 +836,14 @@ impl Inner {
                 });
             }
         }
+        let hook = self
+            .on_connection
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(hook) = hook {
+            hook(&conn);
+        }
         let inner = self.clone();
         let serve = conn.clone();
         drop(self.spawn(async move { inner.serve_connection(serve).await }));
@@ -830,9 +865,9 @@ impl Inner {
                     negotiating.fetch_add(1, Ordering::Relaxed);
                     let inner = self.clone();
                     let counter = negotiating.clone();
-                    let peer = conn.peer;
+                    let (peer, remote) = (conn.peer, conn.remote_addr.clone());
                     drop(self.spawn(async move {
-                        inner.serve_stream(peer, stream, counter).await;
+                        inner.serve_stream(peer, remote, stream, counter).await;
                     }));
                 }
                 Err(e) if conn.closed_locally.load(Ordering::Relaxed) => {
@@ -861,7 +896,13 @@ impl Inner {
         }
     }
 
-    async fn serve_stream(&self, peer: PeerId, stream: BoxedIo, negotiating: Arc<AtomicUsize>) {
+    async fn serve_stream(
+        &self,
+        peer: PeerId,
+        remote_addr: Multiaddr,
+        stream: BoxedIo,
+        negotiating: Arc<AtomicUsize>,
+    ) {
         let handlers = read(&self.handlers).clone();
         let limit = self.config.negotiation_timeout;
         let negotiated = timeout(limit, listener_select(stream, &handlers.protocols)).await;
@@ -884,6 +925,7 @@ impl Inner {
         handler(NegotiatedStream {
             peer,
             protocol,
+            remote_addr: Some(remote_addr),
             io: Box::new(io),
         })
         .await;

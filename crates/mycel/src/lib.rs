@@ -26,13 +26,14 @@
 //! | `yamux`, `mplex` | [`yamux`], [`mplex`] | yes |
 //! | `ping`, `perf` | [`ping`], [`perf`] | yes |
 //!
-//! [`core`], [`multistream`], [`switch`] and [`host`] are always there.
+//! [`core`], [`multistream`], [`switch`], [`host`] and [`identify`] are always there.
 
 pub use mycel_core::{
     self as core, Direction, Keypair, Multiaddr, NegotiatedStream, Network, NetworkError,
     NetworkEvent, PeerId, ProtocolId, PublicKey, StreamHandler, stream_handler,
 };
 pub use mycel_host::{self as host, Host, HostBuilder};
+pub use mycel_identify as identify;
 #[cfg(feature = "memory")]
 pub use mycel_memory as memory;
 #[cfg(feature = "mplex")]

@@ -1,0 +1,193 @@
+//! Identify, run by the host: asked of every new connection, answered for every peer,
+//! pushed to connected peers when our protocols or addresses change.
+
+use std::sync::{Arc, Weak};
+
+use mycel_core::{Multiaddr, NetworkEvent, PeerId, stream_handler};
+use mycel_identify::{IdentifyError, Info, PROTOCOL_ID, PUSH_PROTOCOL_ID, TIMEOUT, Update};
+use mycel_switch::PeerConnection;
+use tokio::time::timeout;
+
+use crate::{
+    host::{Host, Inner},
+    peer_store::Identity,
+};
+
+/// Registers the handlers and the new-connection hook. Everything holds the host
+/// weakly, so dropping the last `Host` still ends it.
+pub(crate) fn install(host: &Host) {
+    let weak = Arc::downgrade(&host.inner);
+    let switch = host.switch();
+
+    let answer = weak.clone();
+    switch.set_stream_handler(
+        PROTOCOL_ID,
+        stream_handler(move |stream| {
+            let host = answer.upgrade().map(|inner| Host { inner });
+            async move {
+                let Some(host) = host else { return };
+                let info = host.local_info(stream.remote_addr.clone());
+                match timeout(TIMEOUT, mycel_identify::respond(stream.io, &info)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        tracing::debug!(peer = %stream.peer, error = %e, "identify answer failed")
+                    }
+                    Err(_) => tracing::debug!(peer = %stream.peer, "identify answer timed out"),
+                }
+            }
+        }),
+    );
+
+    let push = weak.clone();
+    switch.set_stream_handler(
+        PUSH_PROTOCOL_ID,
+        stream_handler(move |stream| {
+            let host = push.upgrade().map(|inner| Host { inner });
+            async move {
+                let Some(host) = host else { return };
+                let peer = stream.peer;
+                match timeout(TIMEOUT, mycel_identify::receive_push(stream.io, peer)).await {
+                    Ok(Ok(update)) => host.record_identify(peer, update),
+                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "identify push dropped"),
+                    Err(_) => tracing::debug!(%peer, "identify push timed out"),
+                }
+            }
+        }),
+    );
+
+    let hook_host = weak;
+    switch.on_connection(Arc::new(move |conn: &PeerConnection| {
+        if let Some(host) = hook_host.upgrade().map(|inner| Host { inner }) {
+            let conn = conn.clone();
+            let task_host = host.clone();
+            host.switch().spawn(async move {
+                if let Err(e) = task_host.identify_on(&conn).await {
+                    tracing::debug!(peer = %conn.peer(), error = %e, "identify failed");
+                }
+            });
+        }
+    }));
+}
+
+/// A strong handle for a moment, from a weak one.
+pub(crate) fn upgrade(weak: &Weak<Inner>) -> Option<Host> {
+    weak.upgrade().map(|inner| Host { inner })
+}
+
+impl Host {
+    /// What we tell others: our key, versions, addresses (all-interfaces ones left out:
+    /// nobody can dial `0.0.0.0`), protocols, and `observed`.
+    pub(crate) fn local_info(&self, observed: Option<Multiaddr>) -> Info {
+        Info {
+            public_key: self.keypair().public(),
+            protocol_version: self.inner.protocol_version.clone(),
+            agent_version: self.inner.agent_version.clone(),
+            listen_addrs: self
+                .listen_addrs()
+                .into_iter()
+                .filter(|a| !is_unspecified(a))
+                .collect(),
+            observed_addr: observed,
+            protocols: self
+                .protocols()
+                .iter()
+                .map(|p| p.as_str().to_string())
+                .collect(),
+        }
+    }
+
+    /// Asks the peer of `conn` who it is, records the answer and publishes it.
+    pub(crate) async fn identify_on(&self, conn: &PeerConnection) -> Result<Info, IdentifyError> {
+        let peer = conn.peer();
+        let exchange = async {
+            let stream = self
+                .switch()
+                .open_stream_on(conn, &[PROTOCOL_ID])
+                .await
+                .map_err(|e| IdentifyError::Io(std::io::Error::other(e.to_string())))?;
+            mycel_identify::request(stream.io, peer).await
+        };
+        let info = timeout(TIMEOUT, exchange)
+            .await
+            .map_err(|_| IdentifyError::Timeout(TIMEOUT))??;
+        self.record_identify(
+            peer,
+            Update {
+                public_key: Some(info.public_key.clone()),
+                protocol_version: Some(info.protocol_version.clone()),
+                agent_version: Some(info.agent_version.clone()),
+                listen_addrs: Some(info.listen_addrs.clone()),
+                observed_addr: info.observed_addr.clone(),
+                protocols: Some(info.protocols.clone()),
+            },
+        );
+        Ok(info)
+    }
+
+    /// Stores what `peer` said and publishes an `Identified` event with everything known.
+    fn record_identify(&self, peer: PeerId, update: Update) {
+        let record = self.with_peer_store(|store| {
+            if let Some(addrs) = update.listen_addrs.clone() {
+                store.add_addrs(peer, addrs);
+            }
+            store.set_identity(
+                peer,
+                Identity {
+                    public_key: update.public_key,
+                    agent_version: update.agent_version,
+                    protocol_version: update.protocol_version,
+                    protocols: update.protocols,
+                },
+            );
+            store.record(&peer).unwrap_or_default()
+        });
+        tracing::debug!(%peer, agent = ?record.agent_version, "identified");
+        self.switch().publish(NetworkEvent::Identified {
+            peer,
+            agent_version: record.agent_version.unwrap_or_default(),
+            protocol_version: record.protocol_version.unwrap_or_default(),
+            protocols: record.protocols,
+            listen_addrs: update.listen_addrs.unwrap_or(record.addrs),
+            observed_addr: update.observed_addr,
+        });
+    }
+
+    /// Tells every connected peer our current protocols and addresses.
+    pub(crate) fn push_identify(&self) {
+        let switch = self.switch();
+        if switch.is_closed() {
+            return;
+        }
+        let weak = Arc::downgrade(&self.inner);
+        for conn in switch.connections() {
+            let weak = weak.clone();
+            switch.spawn(async move {
+                let Some(host) = upgrade(&weak) else { return };
+                let info = host.local_info(None);
+                let push = async {
+                    let stream = host
+                        .switch()
+                        .open_stream_on(&conn, &[PUSH_PROTOCOL_ID])
+                        .await
+                        .map_err(|e| IdentifyError::Io(std::io::Error::other(e.to_string())))?;
+                    mycel_identify::respond(stream.io, &info).await
+                };
+                match timeout(TIMEOUT, push).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        tracing::debug!(peer = %conn.peer(), error = %e, "identify push failed")
+                    }
+                    Err(_) => tracing::debug!(peer = %conn.peer(), "identify push timed out"),
+                }
+            });
+        }
+    }
+}
+
+fn is_unspecified(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| match p {
+        mycel_core::Protocol::Ip4(ip) => ip.is_unspecified(),
+        mycel_core::Protocol::Ip6(ip) => ip.is_unspecified(),
+        _ => false,
+    })
+}
