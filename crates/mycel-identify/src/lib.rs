@@ -31,7 +31,7 @@ use mycel_core::ProtocolId;
 
 pub use crate::{
     error::IdentifyError,
-    protocol::{Info, Update, receive_push, request, respond},
+    protocol::{Info, MAX_TRAILING_BYTES, Update, receive_push, request, respond},
 };
 
 /// The request protocol.

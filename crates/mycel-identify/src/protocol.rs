@@ -6,7 +6,7 @@ use mycel_core::{
     framing::{FramingError, encode_length_prefixed, read_length_prefixed},
 };
 use mycel_proto::{identify::Identify, prost::Message};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::{IdentifyError, MAX_MESSAGE_SIZE, MAX_MESSAGES};
 
@@ -195,15 +195,32 @@ where
     })
 }
 
-/// Answers a request (or pushes, on `/ipfs/id/push/1.0.0`): writes `info` and closes.
+/// Answers a request (or pushes, on `/ipfs/id/push/1.0.0`): writes `info`, closes our
+/// side, then waits for the remote to close or drop its side.
+///
+/// The wait matters: a muxed stream dropped while the remote may still read is reset,
+/// and some muxers (rust-libp2p's yamux) discard unread data on a reset. It ends when
+/// the remote closes, or after [`MAX_TRAILING_BYTES`] unexpected bytes; bound the call
+/// with a timeout for remotes that do neither.
 pub async fn respond<S>(mut stream: S, info: &Info) -> Result<(), IdentifyError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     stream.write_all(&info.encode()).await?;
     stream.shutdown().await?;
+    let mut sink = [0u8; 256];
+    let mut trailing = 0;
+    while trailing <= MAX_TRAILING_BYTES {
+        match stream.read(&mut sink).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => trailing += n,
+        }
+    }
     Ok(())
 }
+
+/// Bytes a remote may send on a stream we answer before we stop waiting for its end.
+pub const MAX_TRAILING_BYTES: usize = 1024;
 
 /// Reads a push from `peer`: the fields it sent, its key (if any) checked.
 pub async fn receive_push<S>(mut stream: S, peer: PeerId) -> Result<Update, IdentifyError>
@@ -219,7 +236,7 @@ where
 mod tests {
     use mycel_core::Keypair;
     use proptest::prelude::*;
-    use tokio::io::{AsyncReadExt, duplex};
+    use tokio::io::duplex;
 
     use super::*;
 

@@ -1,11 +1,18 @@
 //! A rust-libp2p 0.57 node (tcp + noise + yamux or mplex, ping, libp2p-stream) driven
 //! by a task of its own, and the perf protocol written on rust-libp2p's streams.
 
-use std::{io, time::Duration};
+use std::{
+    collections::HashMap,
+    io,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
 use libp2p::{
-    Multiaddr, PeerId, Stream, StreamProtocol, Swarm, noise, ping,
+    Multiaddr, PeerId, Stream, StreamProtocol, Swarm, identify,
+    identity::PublicKey,
+    noise, ping,
     swarm::{NetworkBehaviour, SwarmEvent},
     tcp, yamux,
 };
@@ -30,6 +37,7 @@ pub enum RustMuxer {
 #[derive(NetworkBehaviour)]
 struct Behaviour {
     ping: ping::Behaviour,
+    identify: identify::Behaviour,
     stream: libp2p_stream::Behaviour,
 }
 
@@ -49,11 +57,27 @@ pub enum RustEvent {
     },
     /// An outbound dial failed.
     DialFailed(String),
+    /// Identify with a peer failed.
+    IdentifyFailed(String),
+    /// The peer told us about itself (identify answer or push).
+    Identified {
+        /// The peer.
+        peer: PeerId,
+        /// Its agent version.
+        agent_version: String,
+        /// Its protocols.
+        protocols: Vec<String>,
+        /// Its listen addresses.
+        listen_addrs: Vec<Multiaddr>,
+    },
 }
 
 enum Command {
     Dial(Multiaddr, oneshot::Sender<Result<(), String>>),
 }
+
+/// What a rust-libp2p node last learnt of each peer by identify: (agent, protocols).
+pub type IdentifiedPeers = Arc<Mutex<HashMap<PeerId, (String, Vec<String>)>>>;
 
 /// A running rust-libp2p node; stops when dropped.
 pub struct RustNode {
@@ -65,6 +89,8 @@ pub struct RustNode {
     pub control: libp2p_stream::Control,
     /// What happened, in order.
     pub events: mpsc::UnboundedReceiver<RustEvent>,
+    /// The latest identify result per peer: (agent version, protocols).
+    pub identified: IdentifiedPeers,
     commands: mpsc::Sender<Command>,
     task: JoinHandle<()>,
 }
@@ -72,9 +98,15 @@ pub struct RustNode {
 /// How long a rust-libp2p connection may sit without streams before it is closed.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
-fn behaviour() -> Behaviour {
+/// The agent version the rust-libp2p node announces.
+pub const RUST_AGENT: &str = "rust-libp2p-interop/0.57";
+
+fn behaviour(key: PublicKey) -> Behaviour {
     Behaviour {
         ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_secs(1))),
+        identify: identify::Behaviour::new(
+            identify::Config::new("ipfs/0.1.0".into(), key).with_agent_version(RUST_AGENT.into()),
+        ),
         stream: libp2p_stream::Behaviour::new(),
     }
 }
@@ -88,7 +120,7 @@ impl RustNode {
             RustMuxer::Yamux => builder
                 .with_tcp(tcp_config, noise::Config::new, yamux::Config::default)
                 .expect("tcp")
-                .with_behaviour(|_| behaviour())
+                .with_behaviour(|key| behaviour(key.public()))
                 .expect("behaviour")
                 .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
                 .build(),
@@ -99,7 +131,7 @@ impl RustNode {
                     libp2p_mplex::Config::default,
                 )
                 .expect("tcp")
-                .with_behaviour(|_| behaviour())
+                .with_behaviour(|key| behaviour(key.public()))
                 .expect("behaviour")
                 .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
                 .build(),
@@ -115,6 +147,8 @@ impl RustNode {
         let peer_id = *swarm.local_peer_id();
         let control = swarm.behaviour().stream.new_control();
         let (events_tx, events) = mpsc::unbounded_channel();
+        let identified = Arc::new(Mutex::new(HashMap::new()));
+        let record = identified.clone();
         let (commands, mut commands_rx) = mpsc::channel(16);
         let task = tokio::spawn(async move {
             let mut pending_dials: Vec<oneshot::Sender<Result<(), String>>> = Vec::new();
@@ -147,6 +181,19 @@ impl RustNode {
                             SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event { peer, result, .. })) => {
                                 Some(RustEvent::Ping { peer, result: result.map_err(|e| e.to_string()) })
                             }
+                            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Error { error, .. })) => {
+                                Some(RustEvent::IdentifyFailed(error.to_string()))
+                            }
+                            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
+                                let protocols: Vec<String> = info.protocols.iter().map(|p| p.to_string()).collect();
+                                record.lock().unwrap().insert(peer_id, (info.agent_version.clone(), protocols));
+                                Some(RustEvent::Identified {
+                                    peer: peer_id,
+                                    agent_version: info.agent_version,
+                                    protocols: info.protocols.iter().map(|p| p.to_string()).collect(),
+                                    listen_addrs: info.listen_addrs,
+                                })
+                            }
                             _ => None,
                         };
                         if let Some(report) = report {
@@ -161,6 +208,7 @@ impl RustNode {
             listen_addr,
             control,
             events,
+            identified,
             commands,
             task,
         }

@@ -1,12 +1,13 @@
 //! A mycel host and a rust-libp2p 0.57 node over TCP on 127.0.0.1, each direction and
-//! each muxer: connect, ping both ways, a 10 MiB perf round trip both ways, and an
-//! unknown protocol that fails cleanly on both sides without harming the connection.
+//! each muxer: connect, ping both ways, a 10 MiB perf round trip both ways, an unknown
+//! protocol that fails cleanly on both sides without harming the connection, and
+//! identify both ways (with a push from mycel).
 
 use std::time::Duration;
 
 use libp2p::StreamProtocol;
 use mycel::{DefaultStack, Host, Muxer, Network, NetworkError, PeerId, ProtocolId, perf, ping};
-use mycel_interop::rust_node::{RustEvent, RustMuxer, RustNode, perf_client};
+use mycel_interop::rust_node::{RUST_AGENT, RustEvent, RustMuxer, RustNode, perf_client};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TEN_MIB: u64 = 10 * 1024 * 1024;
@@ -57,6 +58,32 @@ async fn rust_pinged(rust: &mut RustNode, mycel: PeerId) -> Result<Duration, Str
     })
     .await
     .unwrap_or_else(|| Err("no ping event from rust-libp2p".into()))
+}
+
+/// What rust-libp2p last learnt of `mycel` by identify, once `accept` likes it.
+async fn rust_identified(
+    rust: &mut RustNode,
+    mycel: PeerId,
+    accept: impl Fn(&(String, Vec<String>)) -> bool,
+) -> (String, Vec<String>) {
+    let mycel = to_rust(mycel);
+    let deadline = tokio::time::Instant::now() + EVENT_LIMIT;
+    loop {
+        let seen = rust.identified.lock().unwrap().get(&mycel).cloned();
+        if let Some(seen) = seen.as_ref().filter(|s| accept(s)) {
+            return seen.clone();
+        }
+        if tokio::time::Instant::now() > deadline {
+            let mut events = Vec::new();
+            while let Ok(e) = rust.events.try_recv() {
+                events.push(format!("{e:?}"));
+            }
+            panic!(
+                "rust-libp2p never identified mycel as expected; last seen {seen:?}; events {events:?}"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// Everything both directions share once a connection exists.
@@ -127,6 +154,54 @@ async fn exercise(host: &Host, rust: &mut RustNode) {
         Err(e) => panic!("expected UnsupportedProtocol, got {e}"),
         Ok(_) => panic!("mycel accepted a protocol it does not serve"),
     }
+
+    // Identify, each way: mycel learnt rust-libp2p's agent and protocols...
+    let deadline = tokio::time::Instant::now() + EVENT_LIMIT;
+    loop {
+        let record = host.peer_record(&rust_peer);
+        if let Some(agent) = record.as_ref().and_then(|r| r.agent_version.clone()) {
+            assert_eq!(agent, RUST_AGENT);
+            let protocols = record.unwrap().protocols;
+            assert!(
+                protocols.contains(&"/ipfs/ping/1.0.0".to_string()),
+                "{protocols:?}"
+            );
+            assert!(
+                protocols.contains(&"/ipfs/id/1.0.0".to_string()),
+                "{protocols:?}"
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "mycel never identified rust-libp2p"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let info = host
+        .identify(rust_peer)
+        .await
+        .expect("mycel identifies rust");
+    assert_eq!(info.agent_version, RUST_AGENT);
+    // ...and rust-libp2p learnt mycel's.
+    let (agent, protocols) = rust_identified(rust, mycel_peer, |_| true).await;
+    assert_eq!(agent, mycel::identify::AGENT_VERSION);
+    for p in [
+        "/ipfs/ping/1.0.0",
+        "/perf/1.0.0",
+        "/ipfs/id/1.0.0",
+        "/ipfs/id/push/1.0.0",
+    ] {
+        assert!(protocols.contains(&p.to_string()), "{protocols:?}");
+    }
+    // A new protocol on mycel reaches rust-libp2p by push.
+    let fresh = ProtocolId::from_static("/mycel/interop/fresh/1.0.0");
+    host.set_stream_handler(fresh.clone(), mycel::ping::handler());
+    let fresh_name = fresh.as_str().to_string();
+    rust_identified(rust, mycel_peer, |(_, protocols)| {
+        protocols.contains(&fresh_name)
+    })
+    .await;
 
     // The connection survived all of it.
     assert_eq!(host.connected_peers(), vec![rust_peer]);
