@@ -92,6 +92,9 @@ pub enum NetworkEvent {
         /// Our address as it sees it, if it said.
         observed_addr: Option<Multiaddr>,
     },
+    /// Several peers report seeing us at this address (identify's observed address): a
+    /// candidate for our external address, not yet confirmed reachable.
+    ExternalAddrCandidate(Multiaddr),
     /// We now listen on this address.
     ListenAddrAdded(Multiaddr),
     /// We no longer listen on this address.

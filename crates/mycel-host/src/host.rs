@@ -17,7 +17,10 @@ use thiserror::Error;
 
 use mycel_identify::{IdentifyError, Info};
 
-use crate::peer_store::{DEFAULT_MAX_PEERS, PeerRecord, PeerStore};
+use crate::{
+    observed::ObservedAddrs,
+    peer_store::{DEFAULT_MAX_PEERS, PeerRecord, PeerStore},
+};
 
 /// Builds the security protocol once the keypair and muxers are known: it gets our
 /// keypair and the muxers' ids in order of preference (for protocols, like Noise, that
@@ -196,6 +199,7 @@ impl HostBuilder {
                 keypair,
                 switch,
                 peer_store: Mutex::new(PeerStore::new(self.max_peers)),
+                observed: Mutex::default(),
                 agent_version: self.agent_version,
                 protocol_version: self.protocol_version,
             }),
@@ -216,6 +220,7 @@ pub(crate) struct Inner {
     keypair: Keypair,
     switch: Switch,
     peer_store: Mutex<PeerStore>,
+    pub(crate) observed: Mutex<ObservedAddrs>,
     pub(crate) agent_version: String,
     pub(crate) protocol_version: String,
 }
@@ -297,6 +302,16 @@ impl Host {
             IdentifyError::Io(std::io::Error::other(format!("not connected to {peer}")))
         })?;
         self.identify_on(&conn).await
+    }
+
+    /// Addresses several peers report seeing us at (see
+    /// [`NetworkEvent::ExternalAddrCandidate`]): candidates, not confirmed reachable.
+    pub fn external_addr_candidates(&self) -> Vec<Multiaddr> {
+        self.inner
+            .observed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .candidates()
     }
 
     /// Everything the peer store knows of `peer`.

@@ -55,6 +55,23 @@ pub(crate) fn install(host: &Host) {
         }),
     );
 
+    // What a departed peer reported no longer counts towards a candidate.
+    let mut events = switch.events();
+    let forget = weak.clone();
+    switch.spawn(async move {
+        use futures::StreamExt;
+        while let Some(event) = events.next().await {
+            if let NetworkEvent::Disconnected { peer, .. } = event {
+                let Some(host) = upgrade(&forget) else { return };
+                host.inner
+                    .observed
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .forget(&peer);
+            }
+        }
+    });
+
     let hook_host = weak;
     switch.on_connection(Arc::new(move |conn: &PeerConnection| {
         if let Some(host) = hook_host.upgrade().map(|inner| Host { inner }) {
@@ -142,6 +159,19 @@ impl Host {
             store.record(&peer).unwrap_or_default()
         });
         tracing::debug!(%peer, agent = ?record.agent_version, "identified");
+        if let Some(observed) = update.observed_addr.clone() {
+            let candidate = self
+                .inner
+                .observed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .observe(peer, observed);
+            if let Some(addr) = candidate {
+                tracing::info!(%addr, "peers agree on an external address candidate");
+                self.switch()
+                    .publish(NetworkEvent::ExternalAddrCandidate(addr));
+            }
+        }
         self.switch().publish(NetworkEvent::Identified {
             peer,
             agent_version: record.agent_version.unwrap_or_default(),

@@ -32,6 +32,7 @@
 
 mod host;
 mod identify;
+mod observed;
 mod peer_store;
 
 pub use mycel_core::Network;
@@ -41,6 +42,7 @@ pub use mycel_identify::{self as identify_protocol, IdentifyError, Info as Ident
 
 pub use crate::{
     host::{BuildError, Host, HostBuilder, SecurityFactory},
+    observed::{MAX_OBSERVED_ADDRS, OBSERVATIONS_FOR_CANDIDATE},
     peer_store::{
         DEFAULT_MAX_PEERS, Identity, MAX_ADDRS_PER_PEER, MAX_PROTOCOLS_PER_PEER, MAX_VERSION_LEN,
         PeerRecord, PeerStore,

@@ -243,6 +243,43 @@ async fn identify_fills_the_peer_store_both_ways_and_pushes_changes() {
 }
 
 #[tokio::test]
+async fn an_address_two_peers_observe_becomes_a_candidate() {
+    // Dialing from the listening port (port reuse), so every peer sees the same address.
+    let reuse = mycel_tcp::TcpConfig {
+        port_reuse: true,
+        ..Default::default()
+    };
+    let a = stack(Host::builder())
+        .with_transport(mycel_tcp::TcpTransport::new(reuse))
+        .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
+        .build()
+        .await
+        .unwrap();
+    let mut events = a.events();
+    let others = [tcp_host().await, tcp_host().await];
+    for other in &others {
+        let addr = with_peer_id(&other.listen_addrs()[0], &other.peer_id()).unwrap();
+        a.connect(&addr).await.unwrap();
+    }
+    let candidate = loop {
+        if let Some(NetworkEvent::ExternalAddrCandidate(addr)) = next(&mut events).await {
+            break addr;
+        }
+    };
+    assert_eq!(candidate, a.listen_addrs()[0]);
+    assert_eq!(a.external_addr_candidates(), vec![candidate]);
+}
+
+async fn tcp_host() -> Host {
+    stack(Host::builder())
+        .with_transport(mycel_tcp::TcpTransport::default())
+        .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
+        .build()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
 async fn build_fails_clearly() {
     let err = Host::builder().build().await.unwrap_err();
     assert!(matches!(err, BuildError::NoTransport));
