@@ -76,8 +76,21 @@ enum Command {
     Dial(Multiaddr, oneshot::Sender<Result<(), String>>),
 }
 
-/// What a rust-libp2p node last learnt of each peer by identify: (agent, protocols).
-pub type IdentifiedPeers = Arc<Mutex<HashMap<PeerId, (String, Vec<String>)>>>;
+/// What a rust-libp2p node last learnt of each peer by identify.
+pub type IdentifiedPeers = Arc<Mutex<HashMap<PeerId, RustIdentified>>>;
+
+/// One identify result as rust-libp2p saw it.
+#[derive(Debug, Clone)]
+pub struct RustIdentified {
+    /// The agent version.
+    pub agent_version: String,
+    /// The protocols.
+    pub protocols: Vec<String>,
+    /// The listen addresses.
+    pub listen_addrs: Vec<Multiaddr>,
+    /// Where the peer says it sees us.
+    pub observed_addr: Multiaddr,
+}
 
 /// A running rust-libp2p node; stops when dropped.
 pub struct RustNode {
@@ -186,7 +199,12 @@ impl RustNode {
                             }
                             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
                                 let protocols: Vec<String> = info.protocols.iter().map(|p| p.to_string()).collect();
-                                record.lock().unwrap().insert(peer_id, (info.agent_version.clone(), protocols));
+                                record.lock().unwrap().insert(peer_id, RustIdentified {
+                                    agent_version: info.agent_version.clone(),
+                                    protocols,
+                                    listen_addrs: info.listen_addrs.clone(),
+                                    observed_addr: info.observed_addr.clone(),
+                                });
                                 Some(RustEvent::Identified {
                                     peer: peer_id,
                                     agent_version: info.agent_version,

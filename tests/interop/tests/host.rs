@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use libp2p::StreamProtocol;
 use mycel::{DefaultStack, Host, Muxer, Network, NetworkError, PeerId, ProtocolId, perf, ping};
-use mycel_interop::rust_node::{RUST_AGENT, RustEvent, RustMuxer, RustNode, perf_client};
+use mycel_interop::rust_node::{
+    RUST_AGENT, RustEvent, RustIdentified, RustMuxer, RustNode, perf_client,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TEN_MIB: u64 = 10 * 1024 * 1024;
@@ -64,8 +66,8 @@ async fn rust_pinged(rust: &mut RustNode, mycel: PeerId) -> Result<Duration, Str
 async fn rust_identified(
     rust: &mut RustNode,
     mycel: PeerId,
-    accept: impl Fn(&(String, Vec<String>)) -> bool,
-) -> (String, Vec<String>) {
+    accept: impl Fn(&RustIdentified) -> bool,
+) -> RustIdentified {
     let mycel = to_rust(mycel);
     let deadline = tokio::time::Instant::now() + EVENT_LIMIT;
     loop {
@@ -183,23 +185,37 @@ async fn exercise(host: &Host, rust: &mut RustNode) {
         .await
         .expect("mycel identifies rust");
     assert_eq!(info.agent_version, RUST_AGENT);
+    assert!(
+        info.listen_addrs.contains(&rust.listen_addr),
+        "{:?}",
+        info.listen_addrs
+    );
+    assert!(host.addrs_of(&rust_peer).contains(&rust.listen_addr));
+    let conn = host.switch().connection(&rust_peer).unwrap();
+    assert_eq!(info.observed_addr.as_ref(), Some(conn.local_addr()));
     // ...and rust-libp2p learnt mycel's.
-    let (agent, protocols) = rust_identified(rust, mycel_peer, |_| true).await;
-    assert_eq!(agent, mycel::identify::AGENT_VERSION);
+    let seen = rust_identified(rust, mycel_peer, |_| true).await;
+    assert_eq!(seen.agent_version, mycel::identify::AGENT_VERSION);
     for p in [
         "/ipfs/ping/1.0.0",
         "/perf/1.0.0",
         "/ipfs/id/1.0.0",
         "/ipfs/id/push/1.0.0",
     ] {
-        assert!(protocols.contains(&p.to_string()), "{protocols:?}");
+        assert!(
+            seen.protocols.contains(&p.to_string()),
+            "{:?}",
+            seen.protocols
+        );
     }
+    assert_eq!(seen.listen_addrs, host.listen_addrs());
+    assert_eq!(&seen.observed_addr, conn.remote_addr());
     // A new protocol on mycel reaches rust-libp2p by push.
     let fresh = ProtocolId::from_static("/mycel/interop/fresh/1.0.0");
     host.set_stream_handler(fresh.clone(), mycel::ping::handler());
     let fresh_name = fresh.as_str().to_string();
-    rust_identified(rust, mycel_peer, |(_, protocols)| {
-        protocols.contains(&fresh_name)
+    rust_identified(rust, mycel_peer, |seen| {
+        seen.protocols.contains(&fresh_name)
     })
     .await;
 
