@@ -131,6 +131,9 @@ pub enum NetworkError {
     /// leaving); a new connection may succeed.
     #[error("connection to {0} closed")]
     ConnectionClosed(PeerId),
+    /// A configured limit refused the operation (which limit, in words).
+    #[error("limit reached: {0}")]
+    LimitReached(&'static str),
     /// An operation took longer than its deadline.
     #[error("timed out after {0:?}")]
     Timeout(Duration),

@@ -10,8 +10,18 @@ pub const DEFAULT_UPGRADE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_NEGOTIATION_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default for [`SwitchConfig::max_parallel_dials`].
 pub const DEFAULT_MAX_PARALLEL_DIALS: usize = 4;
-/// Default for [`SwitchConfig::max_connections`].
-pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Default for [`SwitchConfig::max_established_inbound`].
+pub const DEFAULT_MAX_ESTABLISHED_INBOUND: usize = 1024;
+/// Default for [`SwitchConfig::max_established_outbound`].
+pub const DEFAULT_MAX_ESTABLISHED_OUTBOUND: usize = 1024;
+/// Default for [`SwitchConfig::max_pending_outbound`].
+pub const DEFAULT_MAX_PENDING_OUTBOUND: usize = 64;
+/// Default for [`SwitchConfig::max_inbound_streams_per_connection`].
+pub const DEFAULT_MAX_INBOUND_STREAMS_PER_CONNECTION: usize = 256;
+/// Default for [`SwitchConfig::max_outbound_streams_per_connection`].
+pub const DEFAULT_MAX_OUTBOUND_STREAMS_PER_CONNECTION: usize = 256;
+/// Default for [`SwitchConfig::idle_timeout`].
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default for [`SwitchConfig::max_connections_per_peer`].
 pub const DEFAULT_MAX_CONNECTIONS_PER_PEER: usize = 4;
 /// Default for [`SwitchConfig::max_pending_inbound`].
@@ -33,12 +43,26 @@ pub struct SwitchConfig {
     pub negotiation_timeout: Duration,
     /// Addresses of one peer dialed at the same time.
     pub max_parallel_dials: usize,
-    /// Established connections in total; inbound ones beyond it are dropped at once.
-    pub max_connections: usize,
+    /// Established inbound connections; one more is dropped before its handshake.
+    pub max_established_inbound: usize,
+    /// Established outbound connections; a dial beyond it fails with a limit error.
+    pub max_established_outbound: usize,
     /// Established connections to one peer; a new one beyond it is closed.
     pub max_connections_per_peer: usize,
     /// Inbound connections being upgraded at once; more are dropped unanswered.
     pub max_pending_inbound: usize,
+    /// Outbound connection attempts (dial and upgrade) at once; more fail with a limit
+    /// error.
+    pub max_pending_outbound: usize,
+    /// Inbound streams open at once on one connection (from acceptance until the
+    /// handler drops the stream); more are reset, the connection lives on.
+    pub max_inbound_streams_per_connection: usize,
+    /// Outbound streams open at once on one connection; opening one more is a limit
+    /// error.
+    pub max_outbound_streams_per_connection: usize,
+    /// A connection with no stream open and no keep-alive held for this long is closed;
+    /// `None` keeps connections until closed.
+    pub idle_timeout: Option<Duration>,
     /// Inbound streams of one connection still negotiating their protocol; more are reset.
     pub max_negotiating_inbound_streams: usize,
 }
@@ -50,9 +74,14 @@ impl Default for SwitchConfig {
             upgrade_timeout: DEFAULT_UPGRADE_TIMEOUT,
             negotiation_timeout: DEFAULT_NEGOTIATION_TIMEOUT,
             max_parallel_dials: DEFAULT_MAX_PARALLEL_DIALS,
-            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_established_inbound: DEFAULT_MAX_ESTABLISHED_INBOUND,
+            max_established_outbound: DEFAULT_MAX_ESTABLISHED_OUTBOUND,
             max_connections_per_peer: DEFAULT_MAX_CONNECTIONS_PER_PEER,
             max_pending_inbound: DEFAULT_MAX_PENDING_INBOUND,
+            max_pending_outbound: DEFAULT_MAX_PENDING_OUTBOUND,
+            max_inbound_streams_per_connection: DEFAULT_MAX_INBOUND_STREAMS_PER_CONNECTION,
+            max_outbound_streams_per_connection: DEFAULT_MAX_OUTBOUND_STREAMS_PER_CONNECTION,
+            idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
             max_negotiating_inbound_streams: DEFAULT_MAX_NEGOTIATING_INBOUND_STREAMS,
         }
     }
@@ -83,9 +112,39 @@ impl SwitchConfig {
         self
     }
 
-    /// Sets [`SwitchConfig::max_connections`].
-    pub fn with_max_connections(mut self, n: usize) -> Self {
-        self.max_connections = n;
+    /// Sets [`SwitchConfig::max_established_inbound`].
+    pub fn with_max_established_inbound(mut self, n: usize) -> Self {
+        self.max_established_inbound = n;
+        self
+    }
+
+    /// Sets [`SwitchConfig::max_established_outbound`].
+    pub fn with_max_established_outbound(mut self, n: usize) -> Self {
+        self.max_established_outbound = n;
+        self
+    }
+
+    /// Sets [`SwitchConfig::max_pending_outbound`].
+    pub fn with_max_pending_outbound(mut self, n: usize) -> Self {
+        self.max_pending_outbound = n;
+        self
+    }
+
+    /// Sets [`SwitchConfig::max_inbound_streams_per_connection`].
+    pub fn with_max_inbound_streams_per_connection(mut self, n: usize) -> Self {
+        self.max_inbound_streams_per_connection = n;
+        self
+    }
+
+    /// Sets [`SwitchConfig::max_outbound_streams_per_connection`].
+    pub fn with_max_outbound_streams_per_connection(mut self, n: usize) -> Self {
+        self.max_outbound_streams_per_connection = n;
+        self
+    }
+
+    /// Sets [`SwitchConfig::idle_timeout`].
+    pub fn with_idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.idle_timeout = timeout;
         self
     }
 

@@ -25,23 +25,28 @@
 //! ```
 //!
 //! # Limits and timeouts
-//! See [`SwitchConfig`]: dial, upgrade and negotiation timeouts; connections in total
-//! and per peer; inbound connections being upgraded; inbound streams negotiating per
-//! connection. Each has a named default.
+//! See [`SwitchConfig`]: dial, upgrade and negotiation timeouts; established
+//! connections by direction and per peer; connections being set up by direction; open
+//! streams per connection by direction and those still negotiating; the idle timeout
+//! after which a connection without streams closes. Each has a named default.
 
 mod config;
 mod error;
+mod stream;
 mod switch;
 mod upgrade;
 
 pub use crate::{
     config::{
-        DEFAULT_DIAL_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_PEER,
-        DEFAULT_MAX_NEGOTIATING_INBOUND_STREAMS, DEFAULT_MAX_PARALLEL_DIALS,
-        DEFAULT_MAX_PENDING_INBOUND, DEFAULT_NEGOTIATION_TIMEOUT, DEFAULT_UPGRADE_TIMEOUT,
-        EVENT_BUFFER, SwitchConfig,
+        DEFAULT_DIAL_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS_PER_PEER,
+        DEFAULT_MAX_ESTABLISHED_INBOUND, DEFAULT_MAX_ESTABLISHED_OUTBOUND,
+        DEFAULT_MAX_INBOUND_STREAMS_PER_CONNECTION, DEFAULT_MAX_NEGOTIATING_INBOUND_STREAMS,
+        DEFAULT_MAX_OUTBOUND_STREAMS_PER_CONNECTION, DEFAULT_MAX_PARALLEL_DIALS,
+        DEFAULT_MAX_PENDING_INBOUND, DEFAULT_MAX_PENDING_OUTBOUND, DEFAULT_NEGOTIATION_TIMEOUT,
+        DEFAULT_UPGRADE_TIMEOUT, EVENT_BUFFER, SwitchConfig,
     },
     error::{ConnectError, DialError, ListenError},
+    stream::KeepAlive,
     switch::{ConnectionHook, ConnectionId, PeerConnection, Switch},
     upgrade::{Upgraded, Upgrader},
 };

@@ -30,8 +30,10 @@ use tokio::{
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
-    ConnectError, DialError, ListenError, SwitchConfig, Upgraded, Upgrader, config::EVENT_BUFFER,
+    ConnectError, DialError, ListenError, SwitchConfig, Upgraded, Upgrader,
+    config::EVENT_BUFFER,
     error::muxer_to_network,
+    stream::{Activity, CountedStream, KeepAlive, Kind},
 };
 
 /// Pause after a listener's accept fails for a reason other than closing (out of file
@@ -67,6 +69,8 @@ pub struct PeerConnection {
     closing: Arc<AtomicBool>,
     /// Set when we close it (for the reason given in `Disconnected`).
     closed_locally: Arc<AtomicBool>,
+    /// Its open streams and keep-alives.
+    activity: Arc<Activity>,
 }
 
 impl fmt::Debug for PeerConnection {
@@ -117,6 +121,23 @@ impl PeerConnection {
         &self.muxer_protocol
     }
 
+    /// Streams open on it now: (inbound, outbound).
+    pub fn open_streams(&self) -> (usize, usize) {
+        (
+            self.activity.streams(Kind::Inbound),
+            self.activity.streams(Kind::Outbound),
+        )
+    }
+
+    /// Keeps the connection open past the idle timeout while the returned value lives.
+    pub fn keep_alive(&self) -> KeepAlive {
+        KeepAlive::new(
+            self.activity
+                .try_add(Kind::Hold, usize::MAX)
+                .expect("no limit on holds"),
+        )
+    }
+
     /// Maps a failure to open a stream; a closed muxer marks the connection closing so
     /// the pool looks past it.
     fn refused_stream(&self, e: MuxerError) -> NetworkError {
@@ -148,8 +169,10 @@ type SharedDial = Shared<BoxFuture<'static, Result<PeerConnection, DialError>>>;
 #[derive(Default)]
 struct State {
     connections: HashMap<PeerId, Vec<PeerConnection>>,
-    /// Entries in `connections`, changed only where entries are added and removed.
-    connection_count: usize,
+    /// Entries in `connections` by direction, changed only where entries are added and
+    /// removed.
+    inbound_count: usize,
+    outbound_count: usize,
     dials: HashMap<PeerId, SharedDial>,
     listeners: Vec<(Multiaddr, CancellationToken)>,
     closed: bool,
@@ -181,6 +204,7 @@ struct Inner {
     /// Cancelled once every task has ended (ends the event streams).
     finished: CancellationToken,
     pending_inbound: Arc<Semaphore>,
+    pending_outbound: Semaphore,
     next_id: AtomicU64,
 }
 
@@ -228,6 +252,7 @@ impl Switch {
             inner: Arc::new(Inner {
                 local_peer_id,
                 pending_inbound: Arc::new(Semaphore::new(config.max_pending_inbound)),
+                pending_outbound: Semaphore::new(config.max_pending_outbound),
                 config,
                 transports,
                 upgrader,
@@ -387,6 +412,12 @@ impl Switch {
         }
     }
 
+    /// Keeps the newest connection to `peer` open past the idle timeout while the
+    /// returned value lives; `None` when not connected.
+    pub fn keep_alive(&self, peer: &PeerId) -> Option<KeepAlive> {
+        self.connection(peer).map(|c| c.keep_alive())
+    }
+
     /// A live connection to `peer`, if any (the newest).
     pub fn connection(&self, peer: &PeerId) -> Option<PeerConnection> {
         self.inner.lock().live_connection(peer)
@@ -438,6 +469,15 @@ impl Switch {
     ) -> Result<NegotiatedStream, NetworkError> {
         let limit = self.inner.config.negotiation_timeout;
         let peer = conn.peer;
+        let token = conn
+            .activity
+            .try_add(
+                Kind::Outbound,
+                self.inner.config.max_outbound_streams_per_connection,
+            )
+            .ok_or(NetworkError::LimitReached(
+                "outbound streams per connection",
+            ))?;
         let (protocol, io): (_, BoxedIo) = match protocols {
             [] => {
                 return Err(NetworkError::ProtocolNotSupported {
@@ -483,7 +523,7 @@ impl Switch {
             peer,
             protocol,
             remote_addr: Some(conn.remote_addr.clone()),
-            io,
+            io: Box::new(CountedStream::new(io, token)),
         })
     }
 
@@ -592,7 +632,8 @@ impl Switch {
             let mut state = inner.lock();
             state.closed = true;
             state.dials.clear();
-            state.connection_count = 0;
+            state.inbound_count = 0;
+            state.outbound_count = 0;
             let listeners = std::mem::take(&mut state.listeners);
             let conns: Vec<_> = state.connections.drain().flat_map(|(_, c)| c).collect();
             (listeners, conns)
@@ -724,6 +765,10 @@ impl Inner {
             .iter()
             .find(|t| t.supports(addr))
             .ok_or(ConnectError::NoTransport)?;
+        let _pending = self
+            .pending_outbound
+            .try_acquire()
+            .map_err(|_| ConnectError::Limit("pending outbound connections"))?;
         let dial_timeout = self.config.dial_timeout;
         let conn = timeout(dial_timeout, transport.dial(addr))
             .await
@@ -742,7 +787,7 @@ impl Inner {
     }
 
     fn on_inbound(self: &Arc<Self>, conn: mycel_core::Connection<BoxedIo>) {
-        if self.lock().connection_count >= self.config.max_connections {
+        if self.lock().inbound_count >= self.config.max_established_inbound {
             tracing::debug!(remote = %conn.remote_addr, "connection limit reached, dropping inbound");
             return;
         }
@@ -793,15 +838,20 @@ impl Inner {
             muxer: Arc::from(upgraded.connection),
             closing: Arc::new(AtomicBool::new(false)),
             closed_locally: Arc::new(AtomicBool::new(false)),
+            activity: Activity::new(),
         };
         {
             let mut state = self.lock();
             let refused = if state.closed {
                 Some(ConnectError::Closed)
             } else if direction == Direction::Inbound
-                && state.connection_count >= self.config.max_connections
+                && state.inbound_count >= self.config.max_established_inbound
             {
-                Some(ConnectError::Limit("connections"))
+                Some(ConnectError::Limit("established inbound connections"))
+            } else if direction == Direction::Outbound
+                && state.outbound_count >= self.config.max_established_outbound
+            {
+                Some(ConnectError::Limit("established outbound connections"))
             } else {
                 let existing = state
                     .connections
@@ -818,7 +868,10 @@ impl Inner {
             let list = state.connections.entry(conn.peer).or_default();
             let first = list.is_empty();
             list.push(conn.clone());
-            state.connection_count += 1;
+            match direction {
+                Direction::Inbound => state.inbound_count += 1,
+                Direction::Outbound => state.outbound_count += 1,
+            }
             tracing::info!(
                 peer = %conn.peer,
                 addr = %conn.remote_addr,
@@ -853,9 +906,32 @@ impl Inner {
     /// Accepts the connection's inbound streams until it closes, then removes it.
     async fn serve_connection(self: Arc<Self>, conn: PeerConnection) {
         let negotiating = Arc::new(AtomicUsize::new(0));
+        let idle = async {
+            match self.config.idle_timeout {
+                Some(timeout) => conn.activity.idle_for(timeout).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(idle);
         let reason = loop {
-            match conn.muxer.accept_stream().await {
+            let accepted = tokio::select! {
+                accepted = conn.muxer.accept_stream() => accepted,
+                _ = &mut idle => {
+                    tracing::debug!(peer = %conn.peer, id = %conn.id, "connection idle, closing");
+                    conn.closing.store(true, Ordering::Relaxed);
+                    let _ = timeout(CLOSE_GRACE, conn.muxer.close()).await;
+                    break "idle timeout".to_string();
+                }
+            };
+            match accepted {
                 Ok(stream) => {
+                    let Some(token) = conn.activity.try_add(
+                        Kind::Inbound,
+                        self.config.max_inbound_streams_per_connection,
+                    ) else {
+                        tracing::debug!(peer = %conn.peer, "inbound stream limit reached, resetting");
+                        continue;
+                    };
                     if negotiating.load(Ordering::Relaxed)
                         >= self.config.max_negotiating_inbound_streams
                     {
@@ -866,6 +942,7 @@ impl Inner {
                     let inner = self.clone();
                     let counter = negotiating.clone();
                     let (peer, remote) = (conn.peer, conn.remote_addr.clone());
+                    let stream: BoxedIo = Box::new(CountedStream::new(stream, token));
                     drop(self.spawn(async move {
                         inner.serve_stream(peer, remote, stream, counter).await;
                     }));
@@ -886,7 +963,10 @@ impl Inner {
             if last {
                 state.connections.remove(&conn.peer);
             }
-            state.connection_count -= removed;
+            match conn.direction {
+                Direction::Inbound => state.inbound_count -= removed,
+                Direction::Outbound => state.outbound_count -= removed,
+            }
             if last && removed > 0 {
                 self.emit(NetworkEvent::Disconnected {
                     peer: conn.peer,

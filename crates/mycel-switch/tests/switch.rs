@@ -261,7 +261,7 @@ async fn concurrent_dials_from_many_tasks_share_one_attempt() {
 #[tokio::test]
 async fn connection_limits_refuse_extra_connections() {
     let hub = MemoryHub::new();
-    let config = SwitchConfig::default().with_max_connections(1);
+    let config = SwitchConfig::default().with_max_established_inbound(1);
     let b = node_with(&hub, vec![yamux()], true, config).await;
     let a1 = node(&hub).await;
     let a2 = node(&hub).await;
@@ -514,4 +514,115 @@ async fn many_streams_in_both_directions() {
     for round in rounds {
         assert_eq!(round.await.unwrap(), b"hello switch");
     }
+}
+
+#[tokio::test]
+async fn outbound_streams_per_connection_are_capped() {
+    let hub = MemoryHub::new();
+    let config = SwitchConfig::default().with_max_outbound_streams_per_connection(2);
+    let a = node_with(&hub, vec![yamux()], true, config).await;
+    let b = node(&hub).await;
+    a.switch.dial_addr(&b.p2p_addr()).await.unwrap();
+    let first = a.switch.open_stream(b.peer(), &[ECHO]).await.unwrap();
+    let _second = a.switch.open_stream(b.peer(), &[ECHO]).await.unwrap();
+    assert_eq!(a.switch.connection(&b.peer()).unwrap().open_streams().1, 2);
+    assert!(matches!(
+        a.switch.open_stream(b.peer(), &[ECHO]).await,
+        Err(NetworkError::LimitReached(_))
+    ));
+    drop(first);
+    assert_eq!(
+        echo_round(&a.switch, b.peer(), &[ECHO]).await,
+        b"hello switch"
+    );
+}
+
+#[tokio::test]
+async fn inbound_streams_past_the_cap_are_reset_and_the_connection_lives() {
+    let hub = MemoryHub::new();
+    let config = SwitchConfig::default().with_max_inbound_streams_per_connection(2);
+    let b = node_with(&hub, vec![yamux()], true, config).await;
+    let a = node(&hub).await;
+    a.switch.dial_addr(&b.p2p_addr()).await.unwrap();
+    // Two streams held open by b's echo handler.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut s = a.switch.open_stream(b.peer(), &[ECHO]).await.unwrap();
+        s.io.write_all(b"x").await.unwrap();
+        s.io.flush().await.unwrap();
+        let mut one = [0u8; 1];
+        s.io.read_exact(&mut one).await.unwrap();
+        held.push(s);
+    }
+    // A third is reset by b.
+    let mut third = a.switch.open_stream(b.peer(), &[ECHO]).await.unwrap();
+    let _ = third.io.write_all(b"x").await;
+    let _ = third.io.flush().await;
+    let mut one = [0u8; 1];
+    let refused = tokio::time::timeout(Duration::from_secs(5), third.io.read(&mut one))
+        .await
+        .expect("the third stream ends");
+    assert!(!matches!(refused, Ok(1)), "the third stream was served");
+    // Freeing one lets the next through, on the same connection.
+    drop(held.pop());
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        echo_round(&a.switch, b.peer(), &[ECHO]).await,
+        b"hello switch"
+    );
+    assert_eq!(a.switch.connections().len(), 1);
+}
+
+#[tokio::test]
+async fn idle_connections_close_unless_kept_alive() {
+    let hub = MemoryHub::new();
+    let idle = SwitchConfig::default().with_idle_timeout(Some(Duration::from_millis(300)));
+    let a = node_with(&hub, vec![yamux()], true, idle.clone()).await;
+    let b = node_with(&hub, vec![yamux()], true, idle).await;
+    let c = node(&hub).await;
+    let mut events = a.switch.events();
+    a.switch.dial_addr(&b.p2p_addr()).await.unwrap();
+    a.switch.dial_addr(&c.p2p_addr()).await.unwrap();
+    let _hold = a.switch.keep_alive(&c.peer()).expect("connected to c");
+    // b goes idle and is closed; c is held.
+    loop {
+        match next(&mut events).await {
+            Some(NetworkEvent::Disconnected { peer, reason }) => {
+                assert_eq!(peer, b.peer());
+                assert!(reason.contains("idle"), "{reason}");
+                break;
+            }
+            Some(_) => continue,
+            None => panic!("events ended"),
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(a.switch.is_connected(&c.peer()));
+    // A stream in use keeps a connection too.
+    a.switch.dial_addr(&b.p2p_addr()).await.unwrap();
+    let mut s = a.switch.open_stream(b.peer(), &[ECHO]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    s.io.write_all(b"still here").await.unwrap();
+    s.io.flush().await.unwrap();
+    let mut back = [0u8; 10];
+    s.io.read_exact(&mut back).await.unwrap();
+    assert_eq!(&back, b"still here");
+}
+
+#[tokio::test]
+async fn outbound_connection_limits_are_typed_errors() {
+    let hub = MemoryHub::new();
+    let config = SwitchConfig::default().with_max_established_outbound(1);
+    let a = node_with(&hub, vec![yamux()], true, config).await;
+    let b = node(&hub).await;
+    let c = node(&hub).await;
+    a.switch.dial_addr(&b.p2p_addr()).await.unwrap();
+    let err = a.switch.dial_addr(&c.p2p_addr()).await.unwrap_err();
+    assert!(err.to_string().contains("established outbound"), "{err}");
+
+    let config = SwitchConfig::default().with_max_pending_outbound(0);
+    let d = node_with(&hub, vec![yamux()], true, config).await;
+    let err = d.switch.dial_addr(&b.p2p_addr()).await.unwrap_err();
+    assert!(err.to_string().contains("pending outbound"), "{err}");
+    assert!(d.switch.connections().is_empty());
 }
