@@ -25,7 +25,7 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default for [`SwitchConfig::max_connections_per_peer`].
 pub const DEFAULT_MAX_CONNECTIONS_PER_PEER: usize = 4;
 /// Default for [`SwitchConfig::max_pending_inbound`].
-pub const DEFAULT_MAX_PENDING_INBOUND: usize = 64;
+pub const DEFAULT_MAX_PENDING_INBOUND: usize = 256;
 /// Default for [`SwitchConfig::max_negotiating_inbound_streams`].
 pub const DEFAULT_MAX_NEGOTIATING_INBOUND_STREAMS: usize = 128;
 /// Events buffered for a subscriber that does not keep up; older ones are dropped.
@@ -49,7 +49,8 @@ pub struct SwitchConfig {
     pub max_established_outbound: usize,
     /// Established connections to one peer; a new one beyond it is closed.
     pub max_connections_per_peer: usize,
-    /// Inbound connections being upgraded at once; more are dropped unanswered.
+    /// Inbound connections being upgraded at once. When full, the handshake pending
+    /// longest is dropped to make room (a stalling peer cannot lock honest ones out).
     pub max_pending_inbound: usize,
     /// Outbound connection attempts (dial and upgrade) at once; more fail with a limit
     /// error.

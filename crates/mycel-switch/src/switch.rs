@@ -189,6 +189,13 @@ impl State {
     }
 }
 
+/// Inbound handshakes in progress, oldest first.
+#[derive(Default)]
+struct PendingInbound {
+    queue: std::collections::VecDeque<(u64, CancellationToken)>,
+    next: u64,
+}
+
 struct Inner {
     local_peer_id: PeerId,
     config: SwitchConfig,
@@ -203,7 +210,7 @@ struct Inner {
     shutdown: CancellationToken,
     /// Cancelled once every task has ended (ends the event streams).
     finished: CancellationToken,
-    pending_inbound: Arc<Semaphore>,
+    pending: Mutex<PendingInbound>,
     pending_outbound: Semaphore,
     next_id: AtomicU64,
 }
@@ -251,7 +258,7 @@ impl Switch {
             _guard: Arc::new(DropGuard(shutdown.clone())),
             inner: Arc::new(Inner {
                 local_peer_id,
-                pending_inbound: Arc::new(Semaphore::new(config.max_pending_inbound)),
+                pending: Mutex::default(),
                 pending_outbound: Semaphore::new(config.max_pending_outbound),
                 config,
                 transports,
@@ -791,27 +798,54 @@ impl Inner {
             tracing::debug!(remote = %conn.remote_addr, "connection limit reached, dropping inbound");
             return;
         }
-        let Ok(permit) = self.pending_inbound.clone().try_acquire_owned() else {
-            tracing::debug!(remote = %conn.remote_addr, "too many pending inbound connections, dropping");
+        if self.config.max_pending_inbound == 0 {
             return;
+        }
+        // Full: the handshake pending longest makes room. An honest peer finishes in a
+        // few round trips; one that has not is the likeliest to be stalling, and keeping
+        // the newest lets honest peers through a flood of half-open connections.
+        let (id, cancelled) = {
+            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            if pending.queue.len() >= self.config.max_pending_inbound {
+                if let Some((_, oldest)) = pending.queue.pop_front() {
+                    tracing::debug!(remote = %conn.remote_addr, "pending inbound full, dropping the oldest handshake");
+                    oldest.cancel();
+                }
+            }
+            pending.next += 1;
+            let id = pending.next;
+            let token = CancellationToken::new();
+            pending.queue.push_back((id, token.clone()));
+            (id, token)
         };
         let inner = self.clone();
         drop(self.spawn(async move {
-            let _permit = permit;
             let remote = conn.remote_addr.clone();
             let limit = inner.config.upgrade_timeout;
-            let result = match timeout(limit, inner.upgrader.inbound(conn.io)).await {
-                Ok(Ok(upgraded)) => inner.register(
+            let upgrade = timeout(limit, inner.upgrader.inbound(conn.io));
+            let outcome = tokio::select! {
+                outcome = upgrade => Some(outcome),
+                _ = cancelled.cancelled() => None,
+            };
+            inner
+                .pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .queue
+                .retain(|(p, _)| *p != id);
+            let result = match outcome {
+                Some(Ok(Ok(upgraded))) => inner.register(
                     upgraded,
                     Direction::Inbound,
                     conn.local_addr,
                     conn.remote_addr,
                 ),
-                Ok(Err(e)) => Err(e),
-                Err(_) => Err(ConnectError::Timeout {
+                Some(Ok(Err(e))) => Err(e),
+                Some(Err(_)) => Err(ConnectError::Timeout {
                     stage: "upgrade",
                     after: limit,
                 }),
+                None => Err(ConnectError::Limit("pending inbound connections")),
             };
             if let Err(e) = result {
                 tracing::debug!(%remote, error = %e, "inbound connection failed");
