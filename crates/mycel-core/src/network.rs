@@ -171,6 +171,12 @@ pub trait Network: Send + Sync + 'static {
     /// Remembers addresses at which `peer` can be dialed.
     fn add_addrs(&self, peer: PeerId, addrs: Vec<Multiaddr>);
 
+    /// Notes a measured round-trip time to `peer` (ping reports here); hosts keep it in
+    /// their peer store. Does nothing by default.
+    fn record_latency(&self, peer: PeerId, rtt: Duration) {
+        let _ = (peer, rtt);
+    }
+
     /// A stream of every event from now on. A subscriber that falls too far behind
     /// misses events rather than holding memory.
     fn events(&self) -> BoxStream<'static, NetworkEvent>;

@@ -398,6 +398,10 @@ impl Network for Host {
         self.with_peer_store(|store| store.add_addrs(peer, addrs));
     }
 
+    fn record_latency(&self, peer: PeerId, rtt: std::time::Duration) {
+        self.with_peer_store(|store| store.record_latency(peer, rtt));
+    }
+
     fn events(&self) -> BoxStream<'static, NetworkEvent> {
         self.inner.switch.events()
     }

@@ -3,15 +3,21 @@
 
 use std::sync::{Arc, Weak};
 
-use mycel_core::{Multiaddr, NetworkEvent, PeerId, stream_handler};
+use std::time::Duration;
+
+use mycel_core::{Direction, Multiaddr, NetworkEvent, PeerId, stream_handler};
 use mycel_identify::{IdentifyError, Info, PROTOCOL_ID, PUSH_PROTOCOL_ID, TIMEOUT, Update};
 use mycel_switch::PeerConnection;
+use tokio::time::Instant;
 use tokio::time::timeout;
 
 use crate::{
     host::{Host, Inner},
-    peer_store::Identity,
+    peer_store::{AddrSource, Identity},
 };
+
+/// How often expired addresses are swept from the peer store.
+const PEER_STORE_SWEEP: Duration = Duration::from_secs(60);
 
 /// Registers the handlers and the new-connection hook. Everything holds the host
 /// weakly, so dropping the last `Host` still ends it.
@@ -55,20 +61,41 @@ pub(crate) fn install(host: &Host) {
         }),
     );
 
-    // What a departed peer reported no longer counts towards a candidate.
+    // Connections update the peer store's address lifetimes; what a departed peer
+    // reported no longer counts towards an external address candidate.
     let mut events = switch.events();
-    let forget = weak.clone();
+    let follow = weak.clone();
     switch.spawn(async move {
         use futures::StreamExt;
         while let Some(event) = events.next().await {
-            if let NetworkEvent::Disconnected { peer, .. } = event {
-                let Some(host) = upgrade(&forget) else { return };
-                host.inner
-                    .observed
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .forget(&peer);
+            let Some(host) = upgrade(&follow) else { return };
+            match event {
+                NetworkEvent::Connected {
+                    peer,
+                    remote_addr,
+                    direction: Direction::Outbound,
+                } => host.with_peer_store(|s| s.connected(peer, remote_addr, Instant::now())),
+                NetworkEvent::Disconnected { peer, .. } => {
+                    host.with_peer_store(|s| s.disconnected(&peer, Instant::now()));
+                    host.inner
+                        .observed
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .forget(&peer);
+                }
+                _ => {}
             }
+        }
+    });
+    // Expired addresses leave the store now and then.
+    let sweep = weak.clone();
+    switch.spawn(async move {
+        let mut ticker = tokio::time::interval(PEER_STORE_SWEEP);
+        ticker.tick().await;
+        loop {
+            ticker.tick().await;
+            let Some(host) = upgrade(&sweep) else { return };
+            host.with_peer_store(|s| s.remove_expired(Instant::now()));
         }
     });
 
@@ -145,7 +172,7 @@ impl Host {
     fn record_identify(&self, peer: PeerId, update: Update) {
         let record = self.with_peer_store(|store| {
             if let Some(addrs) = update.listen_addrs.clone() {
-                store.add_addrs(peer, addrs);
+                store.add_addrs_from(peer, addrs, AddrSource::Identify, Instant::now());
             }
             store.set_identity(
                 peer,

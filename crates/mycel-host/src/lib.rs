@@ -44,7 +44,8 @@ pub use crate::{
     host::{BuildError, Host, HostBuilder, SecurityFactory},
     observed::{MAX_OBSERVED_ADDRS, OBSERVATIONS_FOR_CANDIDATE},
     peer_store::{
-        DEFAULT_MAX_PEERS, Identity, MAX_ADDRS_PER_PEER, MAX_PROTOCOLS_PER_PEER, MAX_VERSION_LEN,
-        PeerRecord, PeerStore,
+        AddrSource, DEFAULT_MAX_PEERS, IDENTIFY_ADDR_TTL, Identity, MAX_ADDRS_PER_PEER,
+        MAX_PROTOCOLS_PER_PEER, MAX_VERSION_LEN, PeerRecord, PeerStore,
+        RECENTLY_CONNECTED_ADDR_TTL,
     },
 };

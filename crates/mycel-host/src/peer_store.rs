@@ -1,13 +1,18 @@
-//! Addresses known per peer, bounded.
+//! What a host knows of other peers: addresses (each from a source, with a lifetime),
+//! identity from identify, and latency from ping. Bounded.
 
-use std::collections::{BTreeMap, HashMap};
+use std::{
+    collections::{BTreeMap, HashMap},
+    time::Duration,
+};
 
 use mycel_core::{Multiaddr, PeerId, PublicKey};
+use tokio::time::Instant;
 
 /// Default for [`PeerStore::new`]'s peer bound.
 pub const DEFAULT_MAX_PEERS: usize = 10_000;
 
-/// Addresses kept per peer; the oldest go first.
+/// Addresses kept per peer; expired ones go first, then the least useful.
 pub const MAX_ADDRS_PER_PEER: usize = 16;
 
 /// Protocols kept per peer; the rest of a longer list is dropped.
@@ -16,11 +21,34 @@ pub const MAX_PROTOCOLS_PER_PEER: usize = 128;
 /// Longest agent or protocol version kept (longer ones are cut).
 pub const MAX_VERSION_LEN: usize = 256;
 
+/// How long an address a peer announced (identify) is kept.
+pub const IDENTIFY_ADDR_TTL: Duration = Duration::from_secs(60 * 60);
+
+/// How long the address of a connection is kept once the peer disconnects.
+pub const RECENTLY_CONNECTED_ADDR_TTL: Duration = Duration::from_secs(10 * 60);
+
+/// Peers looked at, oldest first, for one that is not connected when the store is full.
+const EVICTION_SCAN: usize = 64;
+
+/// Where an address came from, which sets how long it is kept and how early it is tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AddrSource {
+    /// We have (or recently had) a connection on it: tried first. Kept while
+    /// connected, then [`RECENTLY_CONNECTED_ADDR_TTL`].
+    Connected,
+    /// Given by the user ([`PeerStore::add_addrs`], `Network::add_addrs`): kept until
+    /// removed.
+    Manual,
+    /// Announced by the peer in identify: kept [`IDENTIFY_ADDR_TTL`].
+    Identify,
+}
+
 /// What the store knows of one peer.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PeerRecord {
-    /// Where it can be dialed, oldest first.
+    /// Where it can be dialed, best first (connected, manual, announced), expired ones
+    /// left out.
     pub addrs: Vec<Multiaddr>,
     /// Its public key, once identified.
     pub public_key: Option<PublicKey>,
@@ -30,6 +58,8 @@ pub struct PeerRecord {
     pub protocol_version: Option<String>,
     /// The protocols it accepts streams for, once identified.
     pub protocols: Vec<String>,
+    /// Its round-trip time, smoothed over pings.
+    pub latency: Option<Duration>,
 }
 
 /// What identify told us of a peer, for [`PeerStore::set_identity`].
@@ -45,16 +75,84 @@ pub struct Identity {
     pub protocols: Option<Vec<String>>,
 }
 
+#[derive(Debug, Clone)]
+struct KnownAddr {
+    addr: Multiaddr,
+    source: AddrSource,
+    /// `None`: no expiry (manual, or connected now).
+    expires: Option<Instant>,
+}
+
+impl KnownAddr {
+    fn live(&self, now: Instant) -> bool {
+        self.expires.is_none_or(|t| t > now)
+    }
+}
+
 #[derive(Debug)]
 struct Entry {
+    addrs: Vec<KnownAddr>,
     record: PeerRecord,
     touched: u64,
 }
 
-/// The addresses at which each peer can be dialed.
+impl Entry {
+    fn connected(&self) -> bool {
+        self.addrs
+            .iter()
+            .any(|a| a.source == AddrSource::Connected && a.expires.is_none())
+    }
+
+    /// Adds or refreshes `addr`; a better source wins, a later expiry wins.
+    fn put(&mut self, addr: Multiaddr, source: AddrSource, expires: Option<Instant>, now: Instant) {
+        if let Some(known) = self.addrs.iter_mut().find(|k| k.addr == addr) {
+            if source < known.source {
+                known.source = source;
+                known.expires = expires;
+            } else if source == known.source {
+                known.expires = match (known.expires, expires) {
+                    (None, _) | (_, None) => None,
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                };
+            }
+            return;
+        }
+        self.addrs.retain(|k| k.live(now));
+        if self.addrs.len() >= MAX_ADDRS_PER_PEER {
+            // The least useful: the worst source, the oldest of those.
+            let worst = self
+                .addrs
+                .iter()
+                .enumerate()
+                .max_by_key(|(i, k)| (k.source, std::cmp::Reverse(*i)))
+                .map(|(i, _)| i);
+            match worst {
+                Some(i) if self.addrs[i].source >= source => {
+                    self.addrs.remove(i);
+                }
+                _ => return,
+            }
+        }
+        self.addrs.push(KnownAddr {
+            addr,
+            source,
+            expires,
+        });
+    }
+
+    fn live_addrs(&self, now: Instant) -> Vec<Multiaddr> {
+        let mut live: Vec<&KnownAddr> = self.addrs.iter().filter(|k| k.live(now)).collect();
+        live.sort_by_key(|k| k.source);
+        live.into_iter().map(|k| k.addr.clone()).collect()
+    }
+}
+
+/// What a host knows of each peer.
 ///
-/// Bounded: at most `max_peers` peers (the least recently updated one is forgotten to
-/// make room) and [`MAX_ADDRS_PER_PEER`] addresses per peer (the oldest is dropped).
+/// Bounded: at most `max_peers` peers (when full, the least recently updated peer that
+/// is not connected is forgotten), [`MAX_ADDRS_PER_PEER`] addresses per peer,
+/// [`MAX_PROTOCOLS_PER_PEER`] protocols, versions cut at [`MAX_VERSION_LEN`] bytes.
+/// Time is a parameter of the methods that need it (`now`), so tests need no clock.
 #[derive(Debug)]
 pub struct PeerStore {
     peers: HashMap<PeerId, Entry>,
@@ -81,22 +179,58 @@ impl PeerStore {
         }
     }
 
-    /// Adds addresses for `peer` (duplicates ignored; a `/p2p/` suffix is kept as given).
+    /// Adds addresses given by the user for `peer`, kept until removed.
     pub fn add_addrs(&mut self, peer: PeerId, addrs: impl IntoIterator<Item = Multiaddr>) {
+        self.add_addrs_from(peer, addrs, AddrSource::Manual, Instant::now());
+    }
+
+    /// Adds addresses for `peer` from `source`, with that source's lifetime from `now`.
+    pub fn add_addrs_from(
+        &mut self,
+        peer: PeerId,
+        addrs: impl IntoIterator<Item = Multiaddr>,
+        source: AddrSource,
+        now: Instant,
+    ) {
         let mut addrs = addrs.into_iter().peekable();
         if addrs.peek().is_none() {
             return;
         }
-        let entry = &mut self.touch(peer).record;
+        let expires = match source {
+            AddrSource::Manual | AddrSource::Connected => None,
+            AddrSource::Identify => Some(now + IDENTIFY_ADDR_TTL),
+        };
+        let entry = self.touch(peer);
         for addr in addrs {
-            if entry.addrs.contains(&addr) {
-                continue;
-            }
-            if entry.addrs.len() >= MAX_ADDRS_PER_PEER {
-                entry.addrs.remove(0);
-            }
-            entry.addrs.push(addr);
+            entry.put(addr, source, expires, now);
         }
+    }
+
+    /// `peer` is connected on `addr` (an address we dialed): it is tried first, and kept
+    /// while connected.
+    pub fn connected(&mut self, peer: PeerId, addr: Multiaddr, now: Instant) {
+        self.add_addrs_from(peer, [addr], AddrSource::Connected, now);
+    }
+
+    /// `peer` disconnected: its connection addresses are kept
+    /// [`RECENTLY_CONNECTED_ADDR_TTL`] more.
+    pub fn disconnected(&mut self, peer: &PeerId, now: Instant) {
+        if let Some(entry) = self.peers.get_mut(peer) {
+            for known in &mut entry.addrs {
+                if known.source == AddrSource::Connected && known.expires.is_none() {
+                    known.expires = Some(now + RECENTLY_CONNECTED_ADDR_TTL);
+                }
+            }
+        }
+    }
+
+    /// Records a round-trip time to `peer` (smoothed: 80% history, 20% this sample).
+    pub fn record_latency(&mut self, peer: PeerId, rtt: Duration) {
+        let latency = &mut self.touch(peer).record.latency;
+        *latency = Some(match *latency {
+            Some(old) => (old * 4 + rtt) / 5,
+            None => rtt,
+        });
     }
 
     /// Records what identify told us of `peer`; fields it did not send are kept.
@@ -120,27 +254,55 @@ impl PeerStore {
         }
     }
 
-    /// The known addresses of `peer`, oldest first.
+    /// The addresses of `peer` to dial now, best first.
     pub fn addrs(&self, peer: &PeerId) -> Vec<Multiaddr> {
+        self.addrs_at(peer, Instant::now())
+    }
+
+    /// The addresses of `peer` live at `now`, best first.
+    pub fn addrs_at(&self, peer: &PeerId, now: Instant) -> Vec<Multiaddr> {
         self.peers
             .get(peer)
-            .map(|e| e.record.addrs.clone())
+            .map(|e| e.live_addrs(now))
             .unwrap_or_default()
     }
 
-    /// Everything known of `peer`.
+    /// Everything known of `peer` now.
     pub fn record(&self, peer: &PeerId) -> Option<PeerRecord> {
-        self.peers.get(peer).map(|e| e.record.clone())
+        self.record_at(peer, Instant::now())
     }
 
-    /// The entry of `peer`, created if new (forgetting the oldest peer when full), and
-    /// marked as the most recently updated.
+    /// Everything known of `peer` at `now`.
+    pub fn record_at(&self, peer: &PeerId, now: Instant) -> Option<PeerRecord> {
+        self.peers.get(peer).map(|e| PeerRecord {
+            addrs: e.live_addrs(now),
+            ..e.record.clone()
+        })
+    }
+
+    /// Drops expired addresses, and peers left with nothing known.
+    pub fn remove_expired(&mut self, now: Instant) {
+        let mut empty = Vec::new();
+        for (peer, entry) in &mut self.peers {
+            entry.addrs.retain(|k| k.live(now));
+            if entry.addrs.is_empty() && entry.record == PeerRecord::default() {
+                empty.push(*peer);
+            }
+        }
+        for peer in empty {
+            self.remove(&peer);
+        }
+    }
+
+    /// The entry of `peer`, created if new (forgetting a peer when full), and marked as
+    /// the most recently updated.
     fn touch(&mut self, peer: PeerId) -> &mut Entry {
         self.clock += 1;
         if !self.peers.contains_key(&peer) && self.peers.len() >= self.max_peers {
-            self.evict_oldest();
+            self.evict();
         }
         let entry = self.peers.entry(peer).or_insert_with(|| Entry {
+            addrs: Vec::new(),
             record: PeerRecord::default(),
             touched: 0,
         });
@@ -150,11 +312,26 @@ impl PeerStore {
         entry
     }
 
+    /// Forgets the least recently updated peer that is not connected (among the oldest
+    /// few), or the least recently updated one.
+    fn evict(&mut self) {
+        let victim = self
+            .by_age
+            .values()
+            .take(EVICTION_SCAN)
+            .find(|p| self.peers.get(p).is_some_and(|e| !e.connected()))
+            .or_else(|| self.by_age.values().next())
+            .copied();
+        if let Some(peer) = victim {
+            self.remove(&peer);
+        }
+    }
+
     /// Forgets one address of `peer`.
     pub fn remove_addr(&mut self, peer: &PeerId, addr: &Multiaddr) {
         if let Some(entry) = self.peers.get_mut(peer) {
-            entry.record.addrs.retain(|a| a != addr);
-            if entry.record == PeerRecord::default() {
+            entry.addrs.retain(|k| &k.addr != addr);
+            if entry.addrs.is_empty() && entry.record == PeerRecord::default() {
                 self.remove(peer);
             }
         }
@@ -180,12 +357,6 @@ impl PeerStore {
     /// Whether no peer is known.
     pub fn is_empty(&self) -> bool {
         self.peers.is_empty()
-    }
-
-    fn evict_oldest(&mut self) {
-        if let Some((_, peer)) = self.by_age.pop_first() {
-            self.peers.remove(&peer);
-        }
     }
 }
 
@@ -272,6 +443,68 @@ mod tests {
         assert_eq!(record.protocols.len(), MAX_PROTOCOLS_PER_PEER);
         assert_eq!(record.protocol_version.as_deref(), Some("ipfs/0.1.0"));
         assert!(record.addrs.is_empty());
+    }
+
+    #[test]
+    fn addresses_live_as_long_as_their_source_says() {
+        let mut store = PeerStore::default();
+        let peer = PeerId::random();
+        let t0 = Instant::now();
+        store.add_addrs_from(peer, [addr(1)], AddrSource::Identify, t0);
+        store.add_addrs_from(peer, [addr(2)], AddrSource::Manual, t0);
+        store.connected(peer, addr(3), t0);
+        // Best first: connected, manual, announced.
+        assert_eq!(store.addrs_at(&peer, t0), vec![addr(3), addr(2), addr(1)]);
+        // Announced addresses expire; connected ones last while connected.
+        let later = t0 + IDENTIFY_ADDR_TTL + Duration::from_secs(1);
+        assert_eq!(store.addrs_at(&peer, later), vec![addr(3), addr(2)]);
+        // After a disconnect, the connection's address lasts a while more.
+        store.disconnected(&peer, later);
+        let after = later + RECENTLY_CONNECTED_ADDR_TTL;
+        assert_eq!(
+            store.addrs_at(&peer, after - Duration::from_secs(1)),
+            vec![addr(3), addr(2)]
+        );
+        assert_eq!(store.addrs_at(&peer, after), vec![addr(2)]);
+        store.remove_expired(after);
+        store.remove_addr(&peer, &addr(2));
+        assert!(store.is_empty());
+    }
+
+    #[test]
+    fn a_better_source_upgrades_an_address() {
+        let mut store = PeerStore::default();
+        let peer = PeerId::random();
+        let t0 = Instant::now();
+        store.add_addrs_from(peer, [addr(1)], AddrSource::Identify, t0);
+        store.connected(peer, addr(1), t0);
+        let much_later = t0 + IDENTIFY_ADDR_TTL * 10;
+        assert_eq!(store.addrs_at(&peer, much_later), vec![addr(1)]);
+    }
+
+    #[test]
+    fn a_full_store_forgets_a_disconnected_peer_before_a_connected_one() {
+        let mut store = PeerStore::new(2);
+        let t0 = Instant::now();
+        let (connected, idle, new) = (PeerId::random(), PeerId::random(), PeerId::random());
+        store.connected(connected, addr(1), t0);
+        store.add_addrs(idle, [addr(2)]);
+        store.add_addrs(new, [addr(3)]);
+        assert!(store.record(&connected).is_some());
+        assert!(store.record(&idle).is_none());
+        assert!(store.record(&new).is_some());
+    }
+
+    #[test]
+    fn latency_is_smoothed() {
+        let mut store = PeerStore::default();
+        let peer = PeerId::random();
+        store.record_latency(peer, Duration::from_millis(10));
+        store.record_latency(peer, Duration::from_millis(60));
+        assert_eq!(
+            store.record(&peer).unwrap().latency,
+            Some(Duration::from_millis(20))
+        );
     }
 
     #[test]

@@ -280,6 +280,19 @@ async fn tcp_host() -> Host {
 }
 
 #[tokio::test]
+async fn ping_latency_reaches_the_peer_store() {
+    let hub = MemoryHub::new();
+    let a = memory_host(&hub).await;
+    let b = memory_host(&hub).await;
+    b.set_stream_handler(mycel_ping::PROTOCOL_ID, mycel_ping::handler());
+    a.add_addrs(b.peer_id(), b.listen_addrs());
+    mycel_ping::ping_peer(&a, b.peer_id()).await.unwrap();
+    let record = a.peer_record(&b.peer_id()).unwrap();
+    assert!(record.latency.is_some());
+    assert_eq!(record.addrs, b.listen_addrs());
+}
+
+#[tokio::test]
 async fn build_fails_clearly() {
     let err = Host::builder().build().await.unwrap_err();
     assert!(matches!(err, BuildError::NoTransport));

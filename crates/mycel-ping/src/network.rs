@@ -65,6 +65,7 @@ pub async fn ping_peer_with_timeout(
     let attempt = async {
         let mut stream = network.new_stream(peer, &[PROTOCOL_ID]).await?;
         let rtt = ping(&mut stream.io).await?;
+        network.record_latency(peer, rtt);
         // The ping succeeded; a failure to close cleanly does not change its answer.
         if let Err(error) = stream.io.shutdown().await {
             debug!(%peer, %error, "closing ping stream failed");
