@@ -25,6 +25,7 @@
 //! ```
 
 pub mod addr;
+mod budget;
 pub mod framing;
 pub mod identity;
 mod network;
@@ -36,6 +37,7 @@ mod upgrade;
 pub use multiaddr::{self, Multiaddr, Protocol};
 
 pub use crate::{
+    budget::BufferBudget,
     identity::{KeyError, KeyType, Keypair, PublicKey},
     network::{
         Direction, NegotiatedStream, Network, NetworkError, NetworkEvent, StreamHandler,

@@ -9,7 +9,7 @@ use std::{error::Error as StdError, io};
 use async_trait::async_trait;
 use thiserror::Error;
 
-use crate::{BoxedIo, PeerId, ProtocolId, PublicKey};
+use crate::{BoxedIo, BufferBudget, PeerId, ProtocolId, PublicKey};
 
 /// Which side of a connection or stream we are. The dialer is the initiator, except
 /// where a protocol overrides it (hole punching over TCP).
@@ -107,6 +107,19 @@ pub trait MuxerUpgrade: Send + Sync + 'static {
     /// Starts the muxer on a secured connection. Never blocks: the muxer runs in tasks
     /// owned by the returned connection, which stop when it is closed or dropped.
     fn upgrade(&self, io: BoxedIo, role: Role) -> Box<dyn MuxedConnection>;
+
+    /// [`MuxerUpgrade::upgrade`], charging the data it holds for unread streams to
+    /// `budget` (shared by every connection of a node) and pausing its reads while the
+    /// budget is spent. The default ignores the budget.
+    fn upgrade_with_budget(
+        &self,
+        io: BoxedIo,
+        role: Role,
+        budget: BufferBudget,
+    ) -> Box<dyn MuxedConnection> {
+        let _ = budget;
+        self.upgrade(io, role)
+    }
 }
 
 /// Many independent byte streams over one connection.

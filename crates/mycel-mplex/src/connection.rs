@@ -9,7 +9,7 @@ use std::{
 };
 
 use bytes::{Buf, Bytes, BytesMut};
-use mycel_core::BoxedIo;
+use mycel_core::{BoxedIo, BufferBudget};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf},
     sync::Notify,
@@ -79,17 +79,28 @@ pub(crate) struct State {
     queue_waiters: Vec<Key>,
     /// The stream whose full buffer holds the reader task up.
     blocked_on: Option<Key>,
-    /// Unread bytes across all streams.
+    /// Unread bytes across all streams (charged to `budget`).
     total_buffered: usize,
+    budget: Option<BufferBudget>,
     closing: bool,
     closed: Option<String>,
     /// The writer task has stopped: nothing queued will be written any more.
     writer_done: bool,
 }
 
+impl Drop for State {
+    fn drop(&mut self) {
+        // Whatever is still buffered leaves with the session.
+        if let Some(budget) = &self.budget {
+            budget.release(self.total_buffered);
+        }
+    }
+}
+
 impl State {
     fn new(config: Config) -> Self {
         State {
+            budget: config.buffer_budget.clone(),
             config,
             streams: HashMap::new(),
             next_id: 0,
@@ -187,6 +198,9 @@ impl State {
                 }
                 stream.buffered += data.len();
                 self.total_buffered += data.len();
+                if let Some(budget) = &self.budget {
+                    budget.charge(data.len());
+                }
                 stream.recv.push_back(data);
                 if let Some(w) = stream.read_waker.take() {
                     w.wake();
@@ -217,8 +231,9 @@ impl State {
             tracing::debug!(stream = key.0, "reader too slow: resetting stream");
             stream.reset = true;
             stream.recv.clear();
-            stream.buffered = 0;
+            let discarded = std::mem::take(&mut stream.buffered);
             stream.wake_all();
+            self.release(discarded);
             self.queue(Message::Reset {
                 id: key.0,
                 side: our_side(key),
@@ -277,8 +292,35 @@ impl State {
             n += take;
         }
         stream.buffered -= n;
-        self.total_buffered -= n;
+        self.release(n);
         n
+    }
+
+    /// `n` buffered bytes are gone (read or discarded).
+    fn release(&mut self, n: usize) {
+        self.total_buffered -= n;
+        if let Some(budget) = &self.budget {
+            budget.release(n);
+        }
+    }
+
+    /// The node's buffer budget stayed spent: reset this session's stream holding the
+    /// most unread data, so one reader that never reads cannot stall every connection.
+    pub(crate) fn reset_largest_unread(&mut self) {
+        let largest = self
+            .streams
+            .iter()
+            .filter(|(_, s)| s.buffered > 0)
+            .max_by_key(|(_, s)| s.buffered)
+            .map(|(key, _)| *key);
+        if let Some(key) = largest {
+            self.reset_slow_stream(key);
+        }
+    }
+
+    /// Whether the node's buffer budget is spent (the reader then waits).
+    pub(crate) fn budget_spent(&self) -> Option<BufferBudget> {
+        self.budget.clone().filter(|b| b.is_over())
     }
 
     pub(crate) fn write(&mut self, key: Key, data: &[u8]) -> usize {
@@ -327,7 +369,7 @@ impl State {
         let Some(stream) = self.streams.remove(&key) else {
             return;
         };
-        self.total_buffered -= stream.buffered;
+        self.release(stream.buffered);
         let ended = (stream.local_closed && stream.remote_closed) || stream.reset;
         if !ended && self.closed.is_none() {
             self.queue(Message::Reset {
@@ -479,6 +521,17 @@ pub(crate) async fn reader_task(shared: Arc<Shared>, mut io: ReadHalf<BoxedIo>) 
                 let progress = shared.progress.notified();
                 if shared.lock().outbound.len() > MAX_QUEUED_MESSAGES {
                     progress.await;
+                }
+            }
+            let spent = shared.lock().budget_spent();
+            if let Some(budget) = spent {
+                // The node holds as much unread data as it allows: let streams drain,
+                // and if none does in time, drop the largest hoard of ours.
+                if tokio::time::timeout(grace, budget.wait_below())
+                    .await
+                    .is_err()
+                {
+                    shared.with(|state| state.reset_largest_unread());
                 }
             }
         }

@@ -41,7 +41,9 @@ mod stream;
 use std::{future::poll_fn, sync::Arc, task::Poll, time::Duration};
 
 use async_trait::async_trait;
-use mycel_core::{BoxedIo, MuxedConnection, MuxerError, MuxerUpgrade, ProtocolId, Role};
+use mycel_core::{
+    BoxedIo, BufferBudget, MuxedConnection, MuxerError, MuxerUpgrade, ProtocolId, Role,
+};
 use tokio::task::AbortHandle;
 
 use crate::connection::{Shared, reader_task, writer_task};
@@ -75,6 +77,10 @@ pub struct Config {
     pub max_message_len: usize,
     /// How long the connection waits for a full stream to be read before resetting it.
     pub slow_reader_grace: Duration,
+    /// A cap shared with other connections on the bytes held for streams that have not
+    /// read them; the connection stops reading its socket while it is spent. `None` by
+    /// default (see [`MuxerUpgrade::upgrade_with_budget`]).
+    pub buffer_budget: Option<BufferBudget>,
 }
 
 impl Default for Config {
@@ -85,6 +91,7 @@ impl Default for Config {
             max_buffer_total: DEFAULT_MAX_BUFFER_TOTAL,
             max_message_len: DEFAULT_MAX_MESSAGE_LEN,
             slow_reader_grace: DEFAULT_SLOW_READER_GRACE,
+            buffer_budget: None,
         }
     }
 }
@@ -216,5 +223,16 @@ impl MuxerUpgrade for Config {
 
     fn upgrade(&self, io: BoxedIo, _role: Role) -> Box<dyn MuxedConnection> {
         Box::new(Connection::new(io, self.clone()))
+    }
+
+    fn upgrade_with_budget(
+        &self,
+        io: BoxedIo,
+        _role: Role,
+        budget: BufferBudget,
+    ) -> Box<dyn MuxedConnection> {
+        let mut config = self.clone();
+        config.buffer_budget = Some(budget);
+        Box::new(Connection::new(io, config))
     }
 }

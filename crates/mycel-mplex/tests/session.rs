@@ -358,3 +358,68 @@ async fn dropping_the_stream_the_reader_waits_for_frees_the_connection_at_once()
     .expect("the reader went on without waiting out the grace");
     assert_eq!(got, b"next");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_budget_caps_unread_data_across_connections() {
+    const BUDGET: usize = 1024 * 1024;
+    const SENT: usize = 6 * 1024 * 1024;
+    let budget = mycel_core::BufferBudget::new(BUDGET);
+    let receiver = Config {
+        buffer_budget: Some(budget.clone()),
+        ..Config::default()
+    };
+    let mut sessions = Vec::new();
+    let mut writers = Vec::new();
+    for _ in 0..2 {
+        let (client, server) = pair(Config::default(), receiver.clone());
+        let mut out = client.open_stream().await.unwrap();
+        writers.push(tokio::spawn(async move {
+            let chunk = vec![7u8; 64 * 1024];
+            for _ in 0..SENT / chunk.len() {
+                if out.write_all(&chunk).await.is_err() {
+                    return; // reset by the receiver
+                }
+            }
+            let _ = out.shutdown().await;
+        }));
+        sessions.push((client, server));
+    }
+    let mut inbound = Vec::new();
+    for (_, server) in &sessions {
+        inbound.push(server.accept_stream().await.unwrap());
+    }
+    // Nobody reads: the receivers stop at the budget (plus at most a frame each).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let held = budget.used();
+    assert!(held >= BUDGET / 2, "only {held} bytes arrived");
+    assert!(
+        held <= BUDGET + 2 * 256 * 1024,
+        "{held} bytes held past the budget"
+    );
+    // Reading one stream drains it: that one gets everything. The other, never read,
+    // either fits (yamux's window holds it back) or is reset once the budget stays
+    // spent: one reader that never reads cannot stall the rest.
+    let mut inbound = inbound.into_iter();
+    let mut first = inbound.next().unwrap();
+    let mut all = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), first.read_to_end(&mut all))
+        .await
+        .expect("drained in time")
+        .unwrap();
+    assert_eq!(all.len(), SENT);
+    let mut second = inbound.next().unwrap();
+    let mut rest = Vec::new();
+    match tokio::time::timeout(Duration::from_secs(30), second.read_to_end(&mut rest))
+        .await
+        .expect("second stream ends in time")
+    {
+        Ok(n) => assert_eq!(n, SENT),
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
+    }
+    for writer in writers {
+        let _ = writer.await;
+    }
+    drop((first, second));
+    drop(sessions);
+    assert_eq!(budget.used(), 0);
+}

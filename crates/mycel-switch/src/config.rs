@@ -20,6 +20,8 @@ pub const DEFAULT_MAX_PENDING_OUTBOUND: usize = 64;
 pub const DEFAULT_MAX_INBOUND_STREAMS_PER_CONNECTION: usize = 256;
 /// Default for [`SwitchConfig::max_outbound_streams_per_connection`].
 pub const DEFAULT_MAX_OUTBOUND_STREAMS_PER_CONNECTION: usize = 256;
+/// Default for [`SwitchConfig::max_buffered_bytes`].
+pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 256 * 1024 * 1024;
 /// Default for [`SwitchConfig::idle_timeout`].
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default for [`SwitchConfig::max_connections_per_peer`].
@@ -61,6 +63,10 @@ pub struct SwitchConfig {
     /// Outbound streams open at once on one connection; opening one more is a limit
     /// error.
     pub max_outbound_streams_per_connection: usize,
+    /// Bytes all connections together hold for streams that have not read them: past
+    /// it, connections stop reading their sockets, and one that stays stuck resets its
+    /// stream holding the most (see `mycel_core::BufferBudget`).
+    pub max_buffered_bytes: usize,
     /// A connection with no stream open and no keep-alive held for this long is closed;
     /// `None` keeps connections until closed.
     pub idle_timeout: Option<Duration>,
@@ -83,6 +89,7 @@ impl Default for SwitchConfig {
             max_inbound_streams_per_connection: DEFAULT_MAX_INBOUND_STREAMS_PER_CONNECTION,
             max_outbound_streams_per_connection: DEFAULT_MAX_OUTBOUND_STREAMS_PER_CONNECTION,
             idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
+            max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
             max_negotiating_inbound_streams: DEFAULT_MAX_NEGOTIATING_INBOUND_STREAMS,
         }
     }
@@ -140,6 +147,12 @@ impl SwitchConfig {
     /// Sets [`SwitchConfig::max_outbound_streams_per_connection`].
     pub fn with_max_outbound_streams_per_connection(mut self, n: usize) -> Self {
         self.max_outbound_streams_per_connection = n;
+        self
+    }
+
+    /// Sets [`SwitchConfig::max_buffered_bytes`].
+    pub fn with_max_buffered_bytes(mut self, n: usize) -> Self {
+        self.max_buffered_bytes = n;
         self
     }
 

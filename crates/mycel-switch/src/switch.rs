@@ -17,9 +17,9 @@ use futures::{
     stream::{self, BoxStream},
 };
 use mycel_core::{
-    BoxedIo, BoxedTransport, Direction, Multiaddr, MuxedConnection, MuxerError, NegotiatedStream,
-    NetworkError, NetworkEvent, PeerId, ProtocolId, PublicKey, StreamHandler, TransportError,
-    addr::split_peer_id,
+    BoxedIo, BoxedTransport, BufferBudget, Direction, Multiaddr, MuxedConnection, MuxerError,
+    NegotiatedStream, NetworkError, NetworkEvent, PeerId, ProtocolId, PublicKey, StreamHandler,
+    TransportError, addr::split_peer_id,
 };
 use mycel_multistream::{NegotiationError, dialer_select, dialer_select_lazy, listener_select};
 use tokio::{
@@ -211,6 +211,7 @@ struct Inner {
     /// Cancelled once every task has ended (ends the event streams).
     finished: CancellationToken,
     pending: Mutex<PendingInbound>,
+    budget: BufferBudget,
     pending_outbound: Semaphore,
     next_id: AtomicU64,
 }
@@ -254,11 +255,14 @@ impl Switch {
     ) -> Self {
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let shutdown = CancellationToken::new();
+        let budget = BufferBudget::new(config.max_buffered_bytes);
+        let upgrader = upgrader.with_buffer_budget(budget.clone());
         Self {
             _guard: Arc::new(DropGuard(shutdown.clone())),
             inner: Arc::new(Inner {
                 local_peer_id,
                 pending: Mutex::default(),
+                budget,
                 pending_outbound: Semaphore::new(config.max_pending_outbound),
                 config,
                 transports,
@@ -619,6 +623,11 @@ impl Switch {
         F: Future<Output = ()> + Send + 'static,
     {
         drop(self.inner.spawn(fut));
+    }
+
+    /// Bytes all connections hold for streams that have not read them yet.
+    pub fn buffered_bytes(&self) -> usize {
+        self.inner.budget.used()
     }
 
     /// Tasks the switch has running (listeners, connections, streams, dials).

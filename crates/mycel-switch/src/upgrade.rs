@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use mycel_core::{
-    BoxedIo, MuxedConnection, MuxerUpgrade, PeerId, ProtocolId, PublicKey, Role, SecureUpgrade,
+    BoxedIo, BufferBudget, MuxedConnection, MuxerUpgrade, PeerId, ProtocolId, PublicKey, Role,
+    SecureUpgrade,
 };
 use mycel_multistream::{dialer_select, dialer_select_lazy, listener_select};
 
@@ -41,6 +42,7 @@ impl std::fmt::Debug for Upgraded {
 pub struct Upgrader {
     security: Arc<dyn SecureUpgrade>,
     muxers: Vec<Arc<dyn MuxerUpgrade>>,
+    budget: Option<BufferBudget>,
 }
 
 impl Upgrader {
@@ -50,7 +52,30 @@ impl Upgrader {
     /// If `muxers` is empty: a connection without a muxer is of no use to a switch.
     pub fn new(security: Arc<dyn SecureUpgrade>, muxers: Vec<Arc<dyn MuxerUpgrade>>) -> Self {
         assert!(!muxers.is_empty(), "an upgrader needs at least one muxer");
-        Self { security, muxers }
+        Self {
+            security,
+            muxers,
+            budget: None,
+        }
+    }
+
+    /// Charges every muxed connection's unread data to `budget` (the switch sets its
+    /// own, from [`crate::SwitchConfig::max_buffered_bytes`]).
+    pub fn with_buffer_budget(mut self, budget: BufferBudget) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    fn start(
+        &self,
+        muxer: &Arc<dyn MuxerUpgrade>,
+        io: BoxedIo,
+        role: Role,
+    ) -> Box<dyn MuxedConnection> {
+        match &self.budget {
+            Some(budget) => muxer.upgrade_with_budget(io, role, budget.clone()),
+            None => muxer.upgrade(io, role),
+        }
     }
 
     /// The muxers' protocol ids, preferred first.
@@ -111,7 +136,7 @@ impl Upgrader {
             peer: secured.remote_peer,
             public_key: secured.remote_key,
             muxer_protocol: muxer.protocol(),
-            connection: muxer.upgrade(io, Role::Initiator),
+            connection: self.start(&muxer, io, Role::Initiator),
         })
     }
 
@@ -133,7 +158,7 @@ impl Upgrader {
             peer: secured.remote_peer,
             public_key: secured.remote_key,
             muxer_protocol: muxer.protocol(),
-            connection: muxer.upgrade(io, Role::Responder),
+            connection: self.start(&muxer, io, Role::Responder),
         })
     }
 }

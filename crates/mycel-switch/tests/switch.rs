@@ -626,3 +626,47 @@ async fn outbound_connection_limits_are_typed_errors() {
     assert!(err.to_string().contains("pending outbound"), "{err}");
     assert!(d.switch.connections().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unread_data_is_capped_across_connections() {
+    const SINK: ProtocolId = ProtocolId::from_static("/test/sink/1.0.0");
+    const BUDGET: usize = 512 * 1024;
+    let hub = MemoryHub::new();
+    let config = SwitchConfig::default().with_max_buffered_bytes(BUDGET);
+    let b = node_with(&hub, vec![yamux(), mplex()], true, config).await;
+    // A handler that holds its streams and never reads.
+    b.switch.set_stream_handler(
+        SINK,
+        stream_handler(|s| async move {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            drop(s);
+        }),
+    );
+    let mut writers = Vec::new();
+    let mut senders = Vec::new();
+    for muxer in [yamux(), mplex()] {
+        let a = node_with(&hub, vec![muxer], true, SwitchConfig::default()).await;
+        a.switch.dial_addr(&b.p2p_addr()).await.unwrap();
+        for _ in 0..3 {
+            let mut s = a.switch.open_stream(b.peer(), &[SINK]).await.unwrap();
+            writers.push(tokio::spawn(async move {
+                let chunk = vec![1u8; 64 * 1024];
+                for _ in 0..64 {
+                    if s.io.write_all(&chunk).await.is_err() {
+                        break;
+                    }
+                }
+            }));
+        }
+        senders.push(a);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let held = b.switch.buffered_bytes();
+    assert!(held > 0);
+    // Past the budget by at most a frame per connection.
+    assert!(held <= BUDGET + 2 * 256 * 1024, "{held} bytes held");
+    for w in writers {
+        w.abort();
+    }
+    drop(senders);
+}

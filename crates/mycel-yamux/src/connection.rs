@@ -10,7 +10,7 @@ use std::{
 };
 
 use bytes::{Buf, Bytes, BytesMut};
-use mycel_core::{BoxedIo, Role};
+use mycel_core::{BoxedIo, BufferBudget, Role};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf},
     sync::Notify,
@@ -31,6 +31,9 @@ const MAX_QUEUED_DATA: usize = 1024 * 1024;
 /// Queued frames of any kind past which the reader stops reading (a peer that makes us
 /// answer pings or open streams but never reads our answers).
 const MAX_QUEUED_FRAMES: usize = 4096;
+/// How long a reader waits for a spent buffer budget to free up before resetting its
+/// connection's stream with the most unread data.
+const BUDGET_GRACE: Duration = Duration::from_secs(1);
 /// Bytes asked of the IO per read.
 const READ_CHUNK: usize = 64 * 1024;
 /// Size of a fresh read buffer under load.
@@ -124,11 +127,25 @@ pub(crate) struct State {
     closed: Option<String>,
     /// The writer task has stopped: nothing queued will be written any more.
     writer_done: bool,
+    /// Bytes received and not yet read, over all streams (charged to `budget`).
+    buffered: usize,
+    budget: Option<BufferBudget>,
+}
+
+impl Drop for State {
+    fn drop(&mut self) {
+        // Whatever is still buffered leaves with the session.
+        if let Some(budget) = &self.budget {
+            budget.release(self.buffered);
+        }
+    }
 }
 
 impl State {
     fn new(config: Config, role: Role) -> Self {
         State {
+            budget: config.buffer_budget.clone(),
+            buffered: 0,
             config,
             role,
             streams: HashMap::new(),
@@ -281,6 +298,11 @@ impl State {
                 if let Some(w) = stream.read_waker.take() {
                     w.wake();
                 }
+                // Fields, not `self.charge`: `stream` still borrows the table.
+                self.buffered += len as usize;
+                if let Some(budget) = &self.budget {
+                    budget.charge(len as usize);
+                }
             }
         }
         if header.kind == FrameType::WindowUpdate && header.length > 0 {
@@ -380,7 +402,44 @@ impl State {
             stream.last_update = now;
             self.queue_stream_flags(id, 0, credit);
         }
+        self.refund(n);
         n
+    }
+
+    fn refund(&mut self, n: usize) {
+        self.buffered -= n;
+        if let Some(budget) = &self.budget {
+            budget.release(n);
+        }
+    }
+
+    /// The node's buffer budget stayed spent: reset this session's stream holding the
+    /// most unread data, so one reader that never reads cannot stall every connection.
+    pub(crate) fn reset_largest_unread(&mut self) {
+        let largest = self
+            .streams
+            .iter()
+            .map(|(id, s)| (*id, s.recv.iter().map(Bytes::len).sum::<usize>()))
+            .filter(|(_, unread)| *unread > 0)
+            .max_by_key(|(_, unread)| *unread);
+        let Some((id, unread)) = largest else { return };
+        tracing::debug!(
+            stream = id,
+            unread,
+            "buffer budget spent: resetting the stream holding the most"
+        );
+        if let Some(stream) = self.streams.get_mut(&id) {
+            stream.recv.clear();
+            stream.reset = true;
+            stream.wake_all();
+        }
+        self.refund(unread);
+        self.queue_stream_flags(id, RST, 0);
+    }
+
+    /// Whether the node's buffer budget is spent (the reader then waits).
+    pub(crate) fn budget_spent(&self) -> Option<BufferBudget> {
+        self.budget.clone().filter(|b| b.is_over())
     }
 
     /// Queues up to `data.len()` bytes as one data frame; returns how many.
@@ -436,6 +495,7 @@ impl State {
         let Some(stream) = self.streams.remove(&id) else {
             return;
         };
+        self.refund(stream.recv.iter().map(Bytes::len).sum());
         self.total_window -= stream.window_max as usize;
         if stream.unacked {
             self.ack_backlog -= 1;
@@ -589,13 +649,29 @@ pub(crate) async fn reader_task(shared: Arc<Shared>, mut io: ReadHalf<BoxedIo>) 
             } else {
                 Bytes::new()
             };
-            let (closed, wait) = shared.with(|state| -> Result<(bool, bool), YamuxError> {
-                state.on_frame(header, payload)?;
-                Ok((state.is_closed(), state.outbound.len() > MAX_QUEUED_FRAMES))
-            })?;
+            let (closed, wait, spent) = shared.with(
+                |state| -> Result<(bool, bool, Option<BufferBudget>), YamuxError> {
+                    state.on_frame(header, payload)?;
+                    Ok((
+                        state.is_closed(),
+                        state.outbound.len() > MAX_QUEUED_FRAMES,
+                        state.budget_spent(),
+                    ))
+                },
+            )?;
             if closed {
                 // The writer is gone: nothing read from here on could be answered.
                 return Ok(());
+            }
+            if let Some(budget) = spent {
+                // The node holds as much unread data as it allows: let streams drain,
+                // and if none does in time, drop the largest hoard of ours.
+                if tokio::time::timeout(BUDGET_GRACE, budget.wait_below())
+                    .await
+                    .is_err()
+                {
+                    shared.with(|state| state.reset_largest_unread());
+                }
             }
             if wait {
                 // Our answers pile up unread: stop reading until the writer catches up.

@@ -46,7 +46,9 @@ mod stream;
 use std::{future::poll_fn, sync::Arc, task::Poll, time::Duration};
 
 use async_trait::async_trait;
-use mycel_core::{BoxedIo, MuxedConnection, MuxerError, MuxerUpgrade, ProtocolId, Role};
+use mycel_core::{
+    BoxedIo, BufferBudget, MuxedConnection, MuxerError, MuxerUpgrade, ProtocolId, Role,
+};
 use tokio::task::AbortHandle;
 
 use crate::connection::{Shared, reader_task, writer_task};
@@ -83,6 +85,10 @@ pub struct Config {
     /// Send a ping this often and close the connection when one goes unanswered for a
     /// whole period. Off by default.
     pub keep_alive: Option<Duration>,
+    /// A cap shared with other connections on the bytes held for streams that have not
+    /// read them; the connection stops reading its socket while it is spent. `None` by
+    /// default (see [`MuxerUpgrade::upgrade_with_budget`]).
+    pub buffer_budget: Option<BufferBudget>,
 }
 
 impl Default for Config {
@@ -94,6 +100,7 @@ impl Default for Config {
             max_ack_backlog: DEFAULT_MAX_ACK_BACKLOG,
             max_frame_payload: DEFAULT_MAX_FRAME_PAYLOAD,
             keep_alive: None,
+            buffer_budget: None,
         }
     }
 }
@@ -236,5 +243,16 @@ impl MuxerUpgrade for Config {
 
     fn upgrade(&self, io: BoxedIo, role: Role) -> Box<dyn MuxedConnection> {
         Box::new(Connection::new(io, role, self.clone()))
+    }
+
+    fn upgrade_with_budget(
+        &self,
+        io: BoxedIo,
+        role: Role,
+        budget: BufferBudget,
+    ) -> Box<dyn MuxedConnection> {
+        let mut config = self.clone();
+        config.buffer_budget = Some(budget);
+        Box::new(Connection::new(io, role, config))
     }
 }
