@@ -265,9 +265,8 @@ impl Host {
 
     /// Listens on one more address; returns it with the port resolved.
     pub async fn listen_on(&self, addr: &Multiaddr) -> Result<Multiaddr, ListenError> {
-        let bound = self.inner.switch.listen(addr).await?;
-        self.push_identify();
-        Ok(bound)
+        // Connected peers hear of it by identify push (the host follows its events).
+        self.inner.switch.listen(addr).await
     }
 
     /// Connects to `addr`. With a `/p2p/<id>` suffix the remote must be that peer (and

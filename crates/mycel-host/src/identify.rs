@@ -62,7 +62,8 @@ pub(crate) fn install(host: &Host) {
     );
 
     // Connections update the peer store's address lifetimes; what a departed peer
-    // reported no longer counts towards an external address candidate.
+    // reported no longer counts towards an external address candidate; our listen
+    // addresses changing is pushed to connected peers.
     let mut events = switch.events();
     let follow = weak.clone();
     switch.spawn(async move {
@@ -75,6 +76,9 @@ pub(crate) fn install(host: &Host) {
                     remote_addr,
                     direction: Direction::Outbound,
                 } => host.with_peer_store(|s| s.connected(peer, remote_addr, Instant::now())),
+                NetworkEvent::ListenAddrAdded(_) | NetworkEvent::ListenAddrExpired(_) => {
+                    host.push_identify();
+                }
                 NetworkEvent::Disconnected { peer, .. } => {
                     host.with_peer_store(|s| s.disconnected(&peer, Instant::now()));
                     host.inner

@@ -237,6 +237,16 @@ async fn identify_fills_the_peer_store_both_ways_and_pushes_changes() {
             .protocols
             .contains(&NEW.as_str().to_string())
     );
+    // So does a new listen address.
+    let extra = b.listen_on(&"/memory/0".parse().unwrap()).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !a.addrs_of(&b.peer_id()).contains(&extra) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no push of the new address"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     // An explicit request gets the same.
     let info = a.identify(b.peer_id()).await.unwrap();
     assert!(info.protocols.contains(&NEW.as_str().to_string()));
