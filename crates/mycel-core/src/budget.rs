@@ -1,16 +1,23 @@
 //! [`BufferBudget`]: one cap on the bytes all muxers of a node hold for their readers.
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicUsize, Ordering},
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex, Weak,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
 };
 
 use tokio::sync::Notify;
 
 /// A shared cap on buffered inbound bytes: every muxer connection given the same budget
-/// charges the data it holds for streams that have not read it yet, and stops reading
+/// charges the data it holds for streams that have not read them yet, and stops reading
 /// from its socket while the total is over the cap (the remote is slowed by TCP, nothing
 /// is dropped). Reading streams releases it.
+///
+/// A reader that stays stopped asks for relief ([`BufferBudget::relieve_largest`]):
+/// the connection holding the most, whichever it is, resets its stream holding the
+/// most, so one application that never reads cannot stall every connection.
 ///
 /// The total can pass the cap by at most one frame per connection (a frame is charged
 /// before the reader stops). Cheap to clone; clones share one count.
@@ -19,11 +26,33 @@ pub struct BufferBudget {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
+/// What a budget asks of a connection holding too much: drop some unread data (by
+/// resetting a stream). Muxers implement it on their shared session state.
+pub trait Relief: Send + Sync {
+    /// Frees some of what this connection holds.
+    fn relieve(&self);
+}
+
+struct Holding {
+    bytes: usize,
+    relief: Weak<dyn Relief>,
+}
+
 struct Inner {
     used: AtomicUsize,
     max: usize,
     freed: Notify,
+    holders: Mutex<HashMap<u64, Holding>>,
+    next_id: AtomicU64,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BufferBudget")
+            .field("used", &self.used)
+            .field("max", &self.max)
+            .finish_non_exhaustive()
+    }
 }
 
 impl BufferBudget {
@@ -34,6 +63,8 @@ impl BufferBudget {
                 used: AtomicUsize::new(0),
                 max,
                 freed: Notify::new(),
+                holders: Mutex::new(HashMap::new()),
+                next_id: AtomicU64::new(0),
             }),
         }
     }
@@ -53,22 +84,36 @@ impl BufferBudget {
         self.used() >= self.inner.max
     }
 
-    /// Charges `n` bytes.
-    pub fn charge(&self, n: usize) {
-        if n > 0 {
-            self.inner.used.fetch_add(n, Ordering::AcqRel);
+    /// A share of the budget for one connection; `relief` is asked to free some of it
+    /// when the budget stays spent. What the share still holds is released when it is
+    /// dropped.
+    pub fn holder(&self, relief: Weak<dyn Relief>) -> BudgetShare {
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        self.holders().insert(id, Holding { bytes: 0, relief });
+        BudgetShare {
+            budget: self.clone(),
+            id,
+            held: 0,
         }
     }
 
-    /// Releases `n` bytes charged before.
-    pub fn release(&self, n: usize) {
-        if n == 0 {
-            return;
-        }
-        let before = self.inner.used.fetch_sub(n, Ordering::AcqRel);
-        debug_assert!(before >= n, "released more than was charged");
-        if before >= self.inner.max && before - n < self.inner.max {
-            self.inner.freed.notify_waiters();
+    fn holders(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Holding>> {
+        self.inner.holders.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Asks the connection holding the most to free some.
+    pub fn relieve_largest(&self) {
+        let relief = {
+            let holders = self.holders();
+            holders
+                .values()
+                .filter(|h| h.bytes > 0)
+                .max_by_key(|h| h.bytes)
+                .and_then(|h| h.relief.upgrade())
+        };
+        // Called without the holders' lock: relief charges and releases.
+        if let Some(relief) = relief {
+            relief.relieve();
         }
     }
 
@@ -84,21 +129,101 @@ impl BufferBudget {
             freed.await;
         }
     }
+
+    fn charge(&self, id: u64, n: usize) {
+        self.inner.used.fetch_add(n, Ordering::AcqRel);
+        if let Some(h) = self.holders().get_mut(&id) {
+            h.bytes += n;
+        }
+    }
+
+    fn release(&self, id: u64, n: usize) {
+        if let Some(h) = self.holders().get_mut(&id) {
+            h.bytes = h.bytes.saturating_sub(n);
+        }
+        let before = self.inner.used.fetch_sub(n, Ordering::AcqRel);
+        if before >= self.inner.max && before - n < self.inner.max {
+            self.inner.freed.notify_waiters();
+        }
+    }
+}
+
+/// One connection's share of a [`BufferBudget`]. It never releases more than it
+/// charged, and gives back what it still holds when dropped.
+#[derive(Debug)]
+pub struct BudgetShare {
+    budget: BufferBudget,
+    id: u64,
+    held: usize,
+}
+
+impl BudgetShare {
+    /// The budget this share belongs to.
+    pub fn budget(&self) -> &BufferBudget {
+        &self.budget
+    }
+
+    /// Bytes this share holds.
+    pub fn held(&self) -> usize {
+        self.held
+    }
+
+    /// Charges `n` bytes.
+    pub fn charge(&mut self, n: usize) {
+        if n > 0 {
+            self.held += n;
+            self.budget.charge(self.id, n);
+        }
+    }
+
+    /// Releases up to `n` bytes (never more than held).
+    pub fn release(&mut self, n: usize) {
+        let n = n.min(self.held);
+        if n > 0 {
+            self.held -= n;
+            self.budget.release(self.id, n);
+        }
+    }
+
+    /// Releases everything held.
+    pub fn release_all(&mut self) {
+        self.release(self.held);
+    }
+}
+
+impl Drop for BudgetShare {
+    fn drop(&mut self) {
+        self.release_all();
+        self.budget.holders().remove(&self.id);
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
+    use std::{sync::atomic::AtomicUsize, time::Duration};
 
     use super::*;
+
+    struct Counter(AtomicUsize);
+
+    impl Relief for Counter {
+        fn relieve(&self) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn no_relief() -> Weak<dyn Relief> {
+        Weak::<Counter>::new()
+    }
 
     #[tokio::test]
     async fn waiters_resume_when_the_total_drops_under_the_cap() {
         let budget = BufferBudget::new(100);
-        budget.charge(60);
+        let mut share = budget.holder(no_relief());
+        share.charge(60);
         assert!(!budget.is_over());
         budget.wait_below().await;
-        budget.charge(60);
+        share.charge(60);
         assert!(budget.is_over());
         let waiter = tokio::spawn({
             let budget = budget.clone();
@@ -106,11 +231,33 @@ mod tests {
         });
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(!waiter.is_finished());
-        budget.release(30);
+        share.release(30);
         tokio::time::timeout(Duration::from_secs(5), waiter)
             .await
             .expect("woken")
             .unwrap();
         assert_eq!(budget.used(), 90);
+        // Never more than held; the rest goes back on drop.
+        share.release(1000);
+        assert_eq!(budget.used(), 0);
+        share.charge(10);
+        drop(share);
+        assert_eq!(budget.used(), 0);
+    }
+
+    #[tokio::test]
+    async fn relief_goes_to_the_largest_holder() {
+        let budget = BufferBudget::new(100);
+        let small = Arc::new(Counter(AtomicUsize::new(0)));
+        let large = Arc::new(Counter(AtomicUsize::new(0)));
+        let small_dyn: Arc<dyn Relief> = small.clone();
+        let large_dyn: Arc<dyn Relief> = large.clone();
+        let mut a = budget.holder(Arc::downgrade(&small_dyn));
+        let mut b = budget.holder(Arc::downgrade(&large_dyn));
+        a.charge(10);
+        b.charge(90);
+        budget.relieve_largest();
+        assert_eq!(small.0.load(Ordering::Relaxed), 0);
+        assert_eq!(large.0.load(Ordering::Relaxed), 1);
     }
 }

@@ -37,7 +37,7 @@ mod upgrade;
 pub use multiaddr::{self, Multiaddr, Protocol};
 
 pub use crate::{
-    budget::BufferBudget,
+    budget::{BudgetShare, BufferBudget, Relief},
     identity::{KeyError, KeyType, Keypair, PublicKey},
     network::{
         Direction, NegotiatedStream, Network, NetworkError, NetworkEvent, StreamHandler,

@@ -4,12 +4,12 @@
 use std::{
     collections::{HashMap, VecDeque},
     mem,
-    sync::{Arc, Mutex, MutexGuard},
+    sync::{Arc, Mutex, MutexGuard, Weak},
     task::Waker,
 };
 
 use bytes::{Buf, Bytes, BytesMut};
-use mycel_core::{BoxedIo, BufferBudget};
+use mycel_core::{BoxedIo, BudgetShare, BufferBudget, Relief};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf},
     sync::Notify,
@@ -81,26 +81,17 @@ pub(crate) struct State {
     blocked_on: Option<Key>,
     /// Unread bytes across all streams (charged to `budget`).
     total_buffered: usize,
-    budget: Option<BufferBudget>,
+    budget: Option<BudgetShare>,
     closing: bool,
     closed: Option<String>,
     /// The writer task has stopped: nothing queued will be written any more.
     writer_done: bool,
 }
 
-impl Drop for State {
-    fn drop(&mut self) {
-        // Whatever is still buffered leaves with the session.
-        if let Some(budget) = &self.budget {
-            budget.release(self.total_buffered);
-        }
-    }
-}
-
 impl State {
     fn new(config: Config) -> Self {
         State {
-            budget: config.buffer_budget.clone(),
+            budget: None,
             config,
             streams: HashMap::new(),
             next_id: 0,
@@ -198,7 +189,7 @@ impl State {
                 }
                 stream.buffered += data.len();
                 self.total_buffered += data.len();
-                if let Some(budget) = &self.budget {
+                if let Some(budget) = &mut self.budget {
                     budget.charge(data.len());
                 }
                 stream.recv.push_back(data);
@@ -299,7 +290,7 @@ impl State {
     /// `n` buffered bytes are gone (read or discarded).
     fn release(&mut self, n: usize) {
         self.total_buffered -= n;
-        if let Some(budget) = &self.budget {
+        if let Some(budget) = &mut self.budget {
             budget.release(n);
         }
     }
@@ -320,7 +311,10 @@ impl State {
 
     /// Whether the node's buffer budget is spent (the reader then waits).
     pub(crate) fn budget_spent(&self) -> Option<BufferBudget> {
-        self.budget.clone().filter(|b| b.is_over())
+        self.budget
+            .as_ref()
+            .map(|share| share.budget().clone())
+            .filter(|b| b.is_over())
     }
 
     pub(crate) fn write(&mut self, key: Key, data: &[u8]) -> usize {
@@ -385,6 +379,11 @@ impl State {
         }
         tracing::debug!(%reason, "mplex session closed");
         self.closed = Some(reason);
+        // Nothing more arrives: what streams still hold no longer counts against the
+        // node (their handles may live on, unread).
+        if let Some(budget) = &mut self.budget {
+            budget.release_all();
+        }
         for stream in self.streams.values_mut() {
             stream.wake_all();
         }
@@ -430,14 +429,26 @@ pub(crate) struct Shared {
     pub(crate) drained: Notify,
 }
 
+impl Relief for Shared {
+    fn relieve(&self) {
+        self.with(|state| state.reset_largest_unread());
+    }
+}
+
 impl Shared {
     pub(crate) fn new(config: Config) -> Arc<Self> {
-        Arc::new(Shared {
+        let budget = config.buffer_budget.clone();
+        let shared = Arc::new(Shared {
             state: Mutex::new(State::new(config)),
             writer: Notify::new(),
             progress: Notify::new(),
             drained: Notify::new(),
-        })
+        });
+        if let Some(budget) = budget {
+            let relief: Weak<dyn Relief> = Arc::downgrade(&shared) as Weak<Shared>;
+            shared.lock().budget = Some(budget.holder(relief));
+        }
+        shared
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
@@ -508,6 +519,8 @@ pub(crate) async fn reader_task(shared: Arc<Shared>, mut io: ReadHalf<BoxedIo>) 
                 };
                 let key = (*id, *side == Side::Receiver);
                 if tokio::time::timeout_at(deadline, drained).await.is_err() {
+                    // Over this stream's cap or the connection's: the stream whose data
+                    // does not fit is reset; streams already holding data keep it.
                     shared.with(|state| state.reset_slow_stream(key));
                     break (false, false);
                 }
@@ -526,12 +539,12 @@ pub(crate) async fn reader_task(shared: Arc<Shared>, mut io: ReadHalf<BoxedIo>) 
             let spent = shared.lock().budget_spent();
             if let Some(budget) = spent {
                 // The node holds as much unread data as it allows: let streams drain,
-                // and if none does in time, drop the largest hoard of ours.
+                // and if none does in time, have the largest holder drop some.
                 if tokio::time::timeout(grace, budget.wait_below())
                     .await
                     .is_err()
                 {
-                    shared.with(|state| state.reset_largest_unread());
+                    budget.relieve_largest();
                 }
             }
         }

@@ -669,4 +669,7 @@ async fn unread_data_is_capped_across_connections() {
         w.abort();
     }
     drop(senders);
+    // Everything charged is released once the connections are gone.
+    b.switch.close().await;
+    assert_eq!(b.switch.buffered_bytes(), 0);
 }

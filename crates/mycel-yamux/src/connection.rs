@@ -4,13 +4,13 @@
 use std::{
     collections::{HashMap, VecDeque},
     mem,
-    sync::{Arc, Mutex, MutexGuard},
+    sync::{Arc, Mutex, MutexGuard, Weak},
     task::Waker,
     time::{Duration, Instant},
 };
 
 use bytes::{Buf, Bytes, BytesMut};
-use mycel_core::{BoxedIo, BufferBudget, Role};
+use mycel_core::{BoxedIo, BudgetShare, BufferBudget, Relief, Role};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf},
     sync::Notify,
@@ -129,22 +129,13 @@ pub(crate) struct State {
     writer_done: bool,
     /// Bytes received and not yet read, over all streams (charged to `budget`).
     buffered: usize,
-    budget: Option<BufferBudget>,
-}
-
-impl Drop for State {
-    fn drop(&mut self) {
-        // Whatever is still buffered leaves with the session.
-        if let Some(budget) = &self.budget {
-            budget.release(self.buffered);
-        }
-    }
+    budget: Option<BudgetShare>,
 }
 
 impl State {
     fn new(config: Config, role: Role) -> Self {
         State {
-            budget: config.buffer_budget.clone(),
+            budget: None,
             buffered: 0,
             config,
             role,
@@ -300,7 +291,7 @@ impl State {
                 }
                 // Fields, not `self.charge`: `stream` still borrows the table.
                 self.buffered += len as usize;
-                if let Some(budget) = &self.budget {
+                if let Some(budget) = &mut self.budget {
                     budget.charge(len as usize);
                 }
             }
@@ -408,7 +399,7 @@ impl State {
 
     fn refund(&mut self, n: usize) {
         self.buffered -= n;
-        if let Some(budget) = &self.budget {
+        if let Some(budget) = &mut self.budget {
             budget.release(n);
         }
     }
@@ -439,7 +430,10 @@ impl State {
 
     /// Whether the node's buffer budget is spent (the reader then waits).
     pub(crate) fn budget_spent(&self) -> Option<BufferBudget> {
-        self.budget.clone().filter(|b| b.is_over())
+        self.budget
+            .as_ref()
+            .map(|share| share.budget().clone())
+            .filter(|b| b.is_over())
     }
 
     /// Queues up to `data.len()` bytes as one data frame; returns how many.
@@ -514,6 +508,11 @@ impl State {
         }
         tracing::debug!(%reason, "yamux session closed");
         self.closed = Some(reason);
+        // Nothing more arrives: what streams still hold no longer counts against the
+        // node (their handles may live on, unread).
+        if let Some(budget) = &mut self.budget {
+            budget.release_all();
+        }
         for stream in self.streams.values_mut() {
             stream.wake_all();
         }
@@ -532,13 +531,25 @@ pub(crate) struct Shared {
     pub(crate) progress: Notify,
 }
 
+impl Relief for Shared {
+    fn relieve(&self) {
+        self.with(|state| state.reset_largest_unread());
+    }
+}
+
 impl Shared {
     pub(crate) fn new(config: Config, role: Role) -> Arc<Self> {
-        Arc::new(Shared {
+        let budget = config.buffer_budget.clone();
+        let shared = Arc::new(Shared {
             state: Mutex::new(State::new(config, role)),
             writer: Notify::new(),
             progress: Notify::new(),
-        })
+        });
+        if let Some(budget) = budget {
+            let relief: Weak<dyn Relief> = Arc::downgrade(&shared) as Weak<Shared>;
+            shared.lock().budget = Some(budget.holder(relief));
+        }
+        shared
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
@@ -665,12 +676,12 @@ pub(crate) async fn reader_task(shared: Arc<Shared>, mut io: ReadHalf<BoxedIo>) 
             }
             if let Some(budget) = spent {
                 // The node holds as much unread data as it allows: let streams drain,
-                // and if none does in time, drop the largest hoard of ours.
+                // and if none does in time, have the largest holder drop some.
                 if tokio::time::timeout(BUDGET_GRACE, budget.wait_below())
                     .await
                     .is_err()
                 {
-                    shared.with(|state| state.reset_largest_unread());
+                    budget.relieve_largest();
                 }
             }
             if wait {
