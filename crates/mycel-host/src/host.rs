@@ -12,7 +12,9 @@ use mycel_core::{
     NetworkEvent, PeerId, ProtocolId, SecureUpgrade, StreamHandler, Transport, TransportExt,
     addr::split_peer_id,
 };
-use mycel_switch::{DialError, ListenError, PeerConnection, Switch, SwitchConfig, Upgrader};
+use mycel_switch::{
+    DialError, ListenError, PeerConnection, StopOnDrop, Switch, SwitchConfig, Upgrader,
+};
 use thiserror::Error;
 
 use mycel_identify::{IdentifyError, Info};
@@ -194,7 +196,9 @@ impl HostBuilder {
             Upgrader::new(security, self.muxers),
             self.config,
         );
+        let stop = Arc::new(switch.stop_on_drop());
         let host = Host {
+            _stop: Some(stop),
             inner: Arc::new(Inner {
                 keypair,
                 switch,
@@ -232,6 +236,9 @@ pub(crate) struct Inner {
 #[derive(Clone)]
 pub struct Host {
     pub(crate) inner: Arc<Inner>,
+    /// Set on the handles users hold: the last one dropped stops the host. The host's
+    /// own tasks use handles without it, so they cannot keep it alive.
+    pub(crate) _stop: Option<Arc<StopOnDrop>>,
 }
 
 impl fmt::Debug for Host {

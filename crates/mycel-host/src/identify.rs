@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Weak};
 
-use std::time::Duration;
+use std::{collections::HashSet, time::Duration};
 
 use mycel_core::{Direction, Multiaddr, NetworkEvent, PeerId, stream_handler};
 use mycel_identify::{IdentifyError, Info, PROTOCOL_ID, PUSH_PROTOCOL_ID, TIMEOUT, Update};
@@ -29,7 +29,7 @@ pub(crate) fn install(host: &Host) {
     switch.set_stream_handler(
         PROTOCOL_ID,
         stream_handler(move |stream| {
-            let host = answer.upgrade().map(|inner| Host { inner });
+            let host = answer.upgrade().map(|inner| Host { inner, _stop: None });
             async move {
                 let Some(host) = host else { return };
                 let info = host.local_info(stream.remote_addr.clone());
@@ -48,12 +48,20 @@ pub(crate) fn install(host: &Host) {
     switch.set_stream_handler(
         PUSH_PROTOCOL_ID,
         stream_handler(move |stream| {
-            let host = push.upgrade().map(|inner| Host { inner });
+            let host = push.upgrade().map(|inner| Host { inner, _stop: None });
             async move {
                 let Some(host) = host else { return };
                 let peer = stream.peer;
                 match timeout(TIMEOUT, mycel_identify::receive_push(stream.io, peer)).await {
-                    Ok(Ok(update)) => host.record_identify(peer, update),
+                    // A push's observed address describes the pusher's own view of
+                    // the stream it opened: not how it sees us. Ignored.
+                    Ok(Ok(update)) => host.record_identify(
+                        peer,
+                        Update {
+                            observed_addr: None,
+                            ..update
+                        },
+                    ),
                     Ok(Err(e)) => tracing::debug!(%peer, error = %e, "identify push dropped"),
                     Err(_) => tracing::debug!(%peer, "identify push timed out"),
                 }
@@ -99,13 +107,24 @@ pub(crate) fn install(host: &Host) {
         loop {
             ticker.tick().await;
             let Some(host) = upgrade(&sweep) else { return };
-            host.with_peer_store(|s| s.remove_expired(Instant::now()));
+            // Also catch up on disconnects the event stream may have skipped under load.
+            let connected: HashSet<PeerId> = host.switch().connected_peers().into_iter().collect();
+            let now = Instant::now();
+            host.with_peer_store(|s| {
+                s.disconnected_unless(&connected, now);
+                s.remove_expired(now);
+            });
+            host.inner
+                .observed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .retain_peers(&connected);
         }
     });
 
     let hook_host = weak;
     switch.on_connection(Arc::new(move |conn: &PeerConnection| {
-        if let Some(host) = hook_host.upgrade().map(|inner| Host { inner }) {
+        if let Some(host) = hook_host.upgrade().map(|inner| Host { inner, _stop: None }) {
             let conn = conn.clone();
             let task_host = host.clone();
             host.switch().spawn(async move {
@@ -119,7 +138,7 @@ pub(crate) fn install(host: &Host) {
 
 /// A strong handle for a moment, from a weak one.
 pub(crate) fn upgrade(weak: &Weak<Inner>) -> Option<Host> {
-    weak.upgrade().map(|inner| Host { inner })
+    weak.upgrade().map(|inner| Host { inner, _stop: None })
 }
 
 impl Host {

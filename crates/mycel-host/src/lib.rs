@@ -42,7 +42,7 @@ pub use mycel_identify::{self as identify_protocol, IdentifyError, Info as Ident
 
 pub use crate::{
     host::{BuildError, Host, HostBuilder, SecurityFactory},
-    observed::{MAX_OBSERVED_ADDRS, OBSERVATIONS_FOR_CANDIDATE},
+    observed::{MAX_CANDIDATES, MAX_OBSERVERS, OBSERVATIONS_FOR_CANDIDATE},
     peer_store::{
         AddrSource, DEFAULT_MAX_PEERS, IDENTIFY_ADDR_TTL, Identity, MAX_ADDRS_PER_PEER,
         MAX_PROTOCOLS_PER_PEER, MAX_VERSION_LEN, PeerRecord, PeerStore,

@@ -8,48 +8,65 @@ use mycel_core::{Multiaddr, PeerId};
 /// Distinct peers that must report an address before it becomes a candidate.
 pub const OBSERVATIONS_FOR_CANDIDATE: usize = 2;
 
-/// Observed addresses tracked at once; reports of more are ignored until some go.
-pub const MAX_OBSERVED_ADDRS: usize = 64;
+/// Peers whose latest observation is kept; reports from more are ignored until some
+/// disconnect.
+pub const MAX_OBSERVERS: usize = 1024;
 
-/// Reporters remembered per address (enough to decide; more add nothing).
-const MAX_REPORTERS: usize = 8;
+/// Candidates kept at once; more are not announced.
+pub const MAX_CANDIDATES: usize = 8;
 
-/// Counts who saw us where.
+/// Who saw us where: each connected peer's latest report.
 #[derive(Debug, Default)]
 pub(crate) struct ObservedAddrs {
-    seen: HashMap<Multiaddr, HashSet<PeerId>>,
+    by_peer: HashMap<PeerId, Multiaddr>,
     candidates: Vec<Multiaddr>,
 }
 
 impl ObservedAddrs {
-    /// Records that `peer` sees us at `addr`; returns the address when it has just
-    /// become a candidate.
+    /// Records that `peer` sees us at `addr` (replacing what it said before); returns
+    /// the address when it has just become a candidate.
     pub(crate) fn observe(&mut self, peer: PeerId, addr: Multiaddr) -> Option<Multiaddr> {
-        if !self.seen.contains_key(&addr) && self.seen.len() >= MAX_OBSERVED_ADDRS {
+        if !self.by_peer.contains_key(&peer) && self.by_peer.len() >= MAX_OBSERVERS {
             return None;
         }
-        let reporters = self.seen.entry(addr.clone()).or_default();
-        if reporters.len() < MAX_REPORTERS {
-            reporters.insert(peer);
+        self.by_peer.insert(peer, addr.clone());
+        self.prune();
+        if self.candidates.contains(&addr)
+            || self.candidates.len() >= MAX_CANDIDATES
+            || self.observers(&addr) < OBSERVATIONS_FOR_CANDIDATE
+        {
+            return None;
         }
-        if reporters.len() >= OBSERVATIONS_FOR_CANDIDATE && !self.candidates.contains(&addr) {
-            self.candidates.push(addr.clone());
-            return Some(addr);
-        }
-        None
+        self.candidates.push(addr.clone());
+        Some(addr)
     }
 
     /// Forgets what `peer` reported (it disconnected).
     pub(crate) fn forget(&mut self, peer: &PeerId) {
-        self.seen.retain(|_, reporters| {
-            reporters.remove(peer);
-            !reporters.is_empty()
-        });
+        self.by_peer.remove(peer);
+        self.prune();
+    }
+
+    /// Keeps only the reports of `connected` peers.
+    pub(crate) fn retain_peers(&mut self, connected: &HashSet<PeerId>) {
+        self.by_peer.retain(|p, _| connected.contains(p));
+        self.prune();
     }
 
     /// The addresses several peers agree on, in the order they qualified.
     pub(crate) fn candidates(&self) -> Vec<Multiaddr> {
         self.candidates.clone()
+    }
+
+    fn observers(&self, addr: &Multiaddr) -> usize {
+        self.by_peer.values().filter(|a| *a == addr).count()
+    }
+
+    /// Candidates too few peers still report stop being candidates.
+    fn prune(&mut self) {
+        let by_peer = &self.by_peer;
+        self.candidates
+            .retain(|c| by_peer.values().filter(|a| *a == c).count() >= OBSERVATIONS_FOR_CANDIDATE);
     }
 }
 
@@ -77,14 +94,19 @@ mod tests {
     }
 
     #[test]
-    fn tracking_is_bounded_and_forgets_departed_peers() {
+    fn a_peer_counts_once_and_candidates_go_with_their_observers() {
         let mut observed = ObservedAddrs::default();
-        let peer = PeerId::random();
+        let (p1, p2) = (PeerId::random(), PeerId::random());
+        // One peer cycling through addresses holds one report, not many.
         for port in 0..200 {
-            observed.observe(peer, addr(port));
+            observed.observe(p1, addr(port));
         }
-        assert_eq!(observed.seen.len(), MAX_OBSERVED_ADDRS);
-        observed.forget(&peer);
-        assert!(observed.seen.is_empty());
+        assert_eq!(observed.by_peer.len(), 1);
+        observed.observe(p2, addr(199));
+        assert_eq!(observed.candidates(), vec![addr(199)]);
+        observed.forget(&p2);
+        assert!(observed.candidates().is_empty());
+        observed.retain_peers(&HashSet::new());
+        assert!(observed.by_peer.is_empty());
     }
 }

@@ -2,7 +2,7 @@
 //! identity from identify, and latency from ping. Bounded.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, HashMap, HashSet},
     time::Duration,
 };
 
@@ -216,6 +216,21 @@ impl PeerStore {
     /// [`RECENTLY_CONNECTED_ADDR_TTL`] more.
     pub fn disconnected(&mut self, peer: &PeerId, now: Instant) {
         if let Some(entry) = self.peers.get_mut(peer) {
+            for known in &mut entry.addrs {
+                if known.source == AddrSource::Connected && known.expires.is_none() {
+                    known.expires = Some(now + RECENTLY_CONNECTED_ADDR_TTL);
+                }
+            }
+        }
+    }
+
+    /// Marks every peer not in `connected` as disconnected (see
+    /// [`PeerStore::disconnected`]): a catch-up for missed disconnects.
+    pub fn disconnected_unless(&mut self, connected: &HashSet<PeerId>, now: Instant) {
+        for (peer, entry) in &mut self.peers {
+            if connected.contains(peer) {
+                continue;
+            }
             for known in &mut entry.addrs {
                 if known.source == AddrSource::Connected && known.expires.is_none() {
                     known.expires = Some(now + RECENTLY_CONNECTED_ADDR_TTL);

@@ -386,3 +386,43 @@ fn close_leaves_no_task_running() {
         }
     });
 }
+
+#[test]
+fn dropping_the_last_host_without_close_ends_everything() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let metrics = tokio::runtime::Handle::current().metrics();
+        let baseline = metrics.num_alive_tasks();
+        let hub = MemoryHub::new();
+        let a = memory_host(&hub).await;
+        let b = memory_host(&hub).await;
+        let addr = with_peer_id(&b.listen_addrs()[0], &b.peer_id()).unwrap();
+        a.connect(&addr).await.unwrap();
+        // Identify ran both ways, so the hosts' own tasks and handlers are in play.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while a
+            .peer_record(&b.peer_id())
+            .and_then(|r| r.agent_version)
+            .is_none()
+        {
+            assert!(tokio::time::Instant::now() < deadline);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(metrics.num_alive_tasks() > baseline);
+        drop(a);
+        drop(b);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while metrics.num_alive_tasks() > baseline {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} tasks alive, {baseline} before",
+                metrics.num_alive_tasks()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+}

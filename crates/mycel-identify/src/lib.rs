@@ -43,6 +43,12 @@ pub const PUSH_PROTOCOL_ID: ProtocolId = ProtocolId::from_static("/ipfs/id/push/
 /// Largest message accepted (the spec's messages are typically under 4 KiB).
 pub const MAX_MESSAGE_SIZE: usize = 64 * 1024;
 
+/// Listen addresses kept from one answer (more are dropped).
+pub const MAX_LISTEN_ADDRS: usize = 128;
+
+/// Protocols kept from one answer (more are dropped).
+pub const MAX_PROTOCOLS: usize = 512;
+
 /// Messages accepted on one stream.
 pub const MAX_MESSAGES: usize = 4;
 

@@ -8,7 +8,7 @@ use mycel_core::{
 use mycel_proto::{identify::Identify, prost::Message};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::{IdentifyError, MAX_MESSAGE_SIZE, MAX_MESSAGES};
+use crate::{IdentifyError, MAX_LISTEN_ADDRS, MAX_MESSAGE_SIZE, MAX_MESSAGES, MAX_PROTOCOLS};
 
 /// What a peer says about itself in answer to a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +103,7 @@ impl Update {
         let listen_addrs: Vec<Multiaddr> = message
             .listen_addrs
             .into_iter()
+            .take(MAX_LISTEN_ADDRS)
             .filter_map(|a| match Multiaddr::try_from(a.to_vec()) {
                 Ok(addr) => Some(addr),
                 Err(e) => {
@@ -120,11 +121,16 @@ impl Update {
             agent_version: message.agent_version,
             listen_addrs: (!listen_addrs.is_empty()).then_some(listen_addrs),
             observed_addr,
-            protocols: (!message.protocols.is_empty()).then_some(message.protocols),
+            protocols: (!message.protocols.is_empty()).then(|| {
+                let mut protocols = message.protocols;
+                protocols.truncate(MAX_PROTOCOLS);
+                protocols
+            }),
         })
     }
 
-    /// Later fields win.
+    /// Merges a later message of the same answer as protobuf does for concatenated
+    /// messages: single fields, the later wins; lists append (capped).
     fn merge(&mut self, later: Update) {
         let Update {
             public_key,
@@ -137,9 +143,9 @@ impl Update {
         self.public_key = public_key.or(self.public_key.take());
         self.protocol_version = protocol_version.or(self.protocol_version.take());
         self.agent_version = agent_version.or(self.agent_version.take());
-        self.listen_addrs = listen_addrs.or(self.listen_addrs.take());
+        self.listen_addrs = append(self.listen_addrs.take(), listen_addrs, MAX_LISTEN_ADDRS);
         self.observed_addr = observed_addr.or(self.observed_addr.take());
-        self.protocols = protocols.or(self.protocols.take());
+        self.protocols = append(self.protocols.take(), protocols, MAX_PROTOCOLS);
     }
 
     /// Checks that a key, if sent, is `peer`'s.
@@ -151,6 +157,17 @@ impl Update {
             }),
             _ => Ok(()),
         }
+    }
+}
+
+fn append<T>(first: Option<Vec<T>>, later: Option<Vec<T>>, max: usize) -> Option<Vec<T>> {
+    match (first, later) {
+        (Some(mut a), Some(b)) => {
+            a.extend(b);
+            a.truncate(max);
+            Some(a)
+        }
+        (a, b) => a.or(b),
     }
 }
 
@@ -334,7 +351,7 @@ mod tests {
         });
         let got = request(b, keypair.public().to_peer_id()).await.unwrap();
         assert_eq!(got.agent_version, "go-ipfs/1");
-        assert_eq!(got.protocols, vec!["/b".to_string()]);
+        assert_eq!(got.protocols, vec!["/a".to_string(), "/b".to_string()]);
         assert_eq!(got.listen_addrs.len(), 1);
     }
 

@@ -47,6 +47,6 @@ pub use crate::{
     },
     error::{ConnectError, DialError, ListenError},
     stream::KeepAlive,
-    switch::{ConnectionHook, ConnectionId, PeerConnection, Switch},
+    switch::{ConnectionHook, ConnectionId, PeerConnection, StopOnDrop, Switch},
     upgrade::{Upgraded, Upgrader},
 };

@@ -103,7 +103,10 @@ impl Activity {
                 let since = *self.idle_since.lock().unwrap_or_else(|e| e.into_inner());
                 tokio::select! {
                     _ = tokio::time::sleep_until(since + timeout) => {
-                        if self.active() == 0 {
+                        // Re-read: the last stream may have ended just now, and its
+                        // drop updates `idle_since` after the count.
+                        let since = *self.idle_since.lock().unwrap_or_else(|e| e.into_inner());
+                        if self.active() == 0 && since + timeout <= Instant::now() {
                             return;
                         }
                     }

@@ -227,6 +227,16 @@ pub struct Switch {
     _guard: Arc<DropGuard>,
 }
 
+/// Stops a switch's tasks when dropped (see [`Switch::stop_on_drop`]).
+#[derive(Debug)]
+pub struct StopOnDrop(CancellationToken);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
 /// Held only by the user-facing handles: when the last one goes without
 /// [`Switch::close`], every task is told to stop, so nothing outlives the switch.
 struct DropGuard(CancellationToken);
@@ -623,6 +633,13 @@ impl Switch {
         F: Future<Output = ()> + Send + 'static,
     {
         drop(self.inner.spawn(fut));
+    }
+
+    /// A guard that stops the switch (as [`Switch::close`] would, without waiting) when
+    /// dropped: for layers above that keep their own handles to the switch alive
+    /// internally and want their users' last handle to end it.
+    pub fn stop_on_drop(&self) -> StopOnDrop {
+        StopOnDrop(self.inner.shutdown.clone())
     }
 
     /// Bytes all connections hold for streams that have not read them yet.
