@@ -34,7 +34,8 @@ pub trait Relief: Send + Sync {
 }
 
 struct Holding {
-    bytes: usize,
+    /// Shared with the share, which updates it without the registry's lock.
+    bytes: Arc<AtomicUsize>,
     relief: Weak<dyn Relief>,
 }
 
@@ -89,11 +90,19 @@ impl BufferBudget {
     /// dropped.
     pub fn holder(&self, relief: Weak<dyn Relief>) -> BudgetShare {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        self.holders().insert(id, Holding { bytes: 0, relief });
+        let bytes = Arc::new(AtomicUsize::new(0));
+        self.holders().insert(
+            id,
+            Holding {
+                bytes: bytes.clone(),
+                relief,
+            },
+        );
         BudgetShare {
             budget: self.clone(),
             id,
             held: 0,
+            bytes,
         }
     }
 
@@ -107,9 +116,10 @@ impl BufferBudget {
             let holders = self.holders();
             holders
                 .values()
-                .filter(|h| h.bytes > 0)
-                .max_by_key(|h| h.bytes)
-                .and_then(|h| h.relief.upgrade())
+                .map(|h| (h.bytes.load(Ordering::Relaxed), h))
+                .filter(|(bytes, _)| *bytes > 0)
+                .max_by_key(|(bytes, _)| *bytes)
+                .and_then(|(_, h)| h.relief.upgrade())
         };
         // Called without the holders' lock: relief charges and releases.
         if let Some(relief) = relief {
@@ -130,17 +140,11 @@ impl BufferBudget {
         }
     }
 
-    fn charge(&self, id: u64, n: usize) {
+    fn charge(&self, n: usize) {
         self.inner.used.fetch_add(n, Ordering::AcqRel);
-        if let Some(h) = self.holders().get_mut(&id) {
-            h.bytes += n;
-        }
     }
 
-    fn release(&self, id: u64, n: usize) {
-        if let Some(h) = self.holders().get_mut(&id) {
-            h.bytes = h.bytes.saturating_sub(n);
-        }
+    fn release(&self, n: usize) {
         let before = self.inner.used.fetch_sub(n, Ordering::AcqRel);
         if before >= self.inner.max && before - n < self.inner.max {
             self.inner.freed.notify_waiters();
@@ -155,6 +159,8 @@ pub struct BudgetShare {
     budget: BufferBudget,
     id: u64,
     held: usize,
+    /// `held`, readable by the budget for relief.
+    bytes: Arc<AtomicUsize>,
 }
 
 impl BudgetShare {
@@ -172,7 +178,8 @@ impl BudgetShare {
     pub fn charge(&mut self, n: usize) {
         if n > 0 {
             self.held += n;
-            self.budget.charge(self.id, n);
+            self.bytes.store(self.held, Ordering::Relaxed);
+            self.budget.charge(n);
         }
     }
 
@@ -181,7 +188,8 @@ impl BudgetShare {
         let n = n.min(self.held);
         if n > 0 {
             self.held -= n;
-            self.budget.release(self.id, n);
+            self.bytes.store(self.held, Ordering::Relaxed);
+            self.budget.release(n);
         }
     }
 
