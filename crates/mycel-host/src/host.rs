@@ -304,9 +304,11 @@ impl Host {
     /// as [`NetworkEvent::Identified`]. The host already does this on every new
     /// connection; this is for a fresh answer.
     pub async fn identify(&self, peer: PeerId) -> Result<Info, IdentifyError> {
-        let conn = self.inner.switch.connection(&peer).ok_or_else(|| {
-            IdentifyError::Io(std::io::Error::other(format!("not connected to {peer}")))
-        })?;
+        let conn = self
+            .inner
+            .switch
+            .connection(&peer)
+            .ok_or(NetworkError::NotConnected(peer))?;
         self.identify_on(&conn).await
     }
 

@@ -29,7 +29,7 @@ pub(crate) fn install(host: &Host) {
     switch.set_stream_handler(
         PROTOCOL_ID,
         stream_handler(move |stream| {
-            let host = answer.upgrade().map(|inner| Host { inner, _stop: None });
+            let host = upgrade(&answer);
             async move {
                 let Some(host) = host else { return };
                 let info = host.local_info(stream.remote_addr.clone());
@@ -48,7 +48,7 @@ pub(crate) fn install(host: &Host) {
     switch.set_stream_handler(
         PUSH_PROTOCOL_ID,
         stream_handler(move |stream| {
-            let host = push.upgrade().map(|inner| Host { inner, _stop: None });
+            let host = upgrade(&push);
             async move {
                 let Some(host) = host else { return };
                 let peer = stream.peer;
@@ -124,7 +124,7 @@ pub(crate) fn install(host: &Host) {
 
     let hook_host = weak;
     switch.on_connection(Arc::new(move |conn: &PeerConnection| {
-        if let Some(host) = hook_host.upgrade().map(|inner| Host { inner, _stop: None }) {
+        if let Some(host) = upgrade(&hook_host) {
             let conn = conn.clone();
             let task_host = host.clone();
             host.switch().spawn(async move {
@@ -136,7 +136,8 @@ pub(crate) fn install(host: &Host) {
     }));
 }
 
-/// A strong handle for a moment, from a weak one.
+/// A handle for a moment, from a weak one (without the user's stop guard, so it cannot
+/// keep the host running).
 pub(crate) fn upgrade(weak: &Weak<Inner>) -> Option<Host> {
     weak.upgrade().map(|inner| Host { inner, _stop: None })
 }
@@ -167,11 +168,7 @@ impl Host {
     pub(crate) async fn identify_on(&self, conn: &PeerConnection) -> Result<Info, IdentifyError> {
         let peer = conn.peer();
         let exchange = async {
-            let stream = self
-                .switch()
-                .open_stream_on(conn, &[PROTOCOL_ID])
-                .await
-                .map_err(|e| IdentifyError::Io(std::io::Error::other(e.to_string())))?;
+            let stream = self.switch().open_stream_on(conn, &[PROTOCOL_ID]).await?;
             mycel_identify::request(stream.io, peer).await
         };
         let info = timeout(TIMEOUT, exchange)
@@ -248,8 +245,7 @@ impl Host {
                     let stream = host
                         .switch()
                         .open_stream_on(&conn, &[PUSH_PROTOCOL_ID])
-                        .await
-                        .map_err(|e| IdentifyError::Io(std::io::Error::other(e.to_string())))?;
+                        .await?;
                     mycel_identify::respond(stream.io, &info).await
                 };
                 match timeout(TIMEOUT, push).await {

@@ -2,7 +2,7 @@
 
 use std::{io, time::Duration};
 
-use mycel_core::{KeyError, PeerId, framing::FramingError};
+use mycel_core::{KeyError, NetworkError, PeerId, framing::FramingError};
 use thiserror::Error;
 
 /// What went wrong identifying a peer or reading its update.
@@ -41,6 +41,9 @@ pub enum IdentifyError {
         /// The key's peer.
         actual: PeerId,
     },
+    /// Opening the stream failed (not connected, the peer refused the protocol, ...).
+    #[error("network: {0}")]
+    Network(#[from] NetworkError),
     /// The exchange took longer than its limit.
     #[error("timed out after {0:?}")]
     Timeout(Duration),

@@ -82,7 +82,7 @@ impl Activity {
         })
     }
 
-    /// Streams (both ways) open now.
+    /// Streams (or holds) of `kind` open now.
     pub(crate) fn streams(&self, kind: Kind) -> usize {
         self.counter(kind).load(Ordering::Relaxed)
     }
