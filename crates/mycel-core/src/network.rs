@@ -171,6 +171,19 @@ pub trait Network: Send + Sync + 'static {
     /// Remembers addresses at which `peer` can be dialed.
     fn add_addrs(&self, peer: PeerId, addrs: Vec<Multiaddr>);
 
+    /// Addresses the local node listens on (what it tells others to dial). Empty by
+    /// default.
+    fn listen_addrs(&self) -> Vec<Multiaddr> {
+        Vec::new()
+    }
+
+    /// Addresses known for `peer`, best first (hosts answer from their peer store).
+    /// Empty by default.
+    fn addrs_of(&self, peer: &PeerId) -> Vec<Multiaddr> {
+        let _ = peer;
+        Vec::new()
+    }
+
     /// Notes a measured round-trip time to `peer` (ping reports here); hosts keep it in
     /// their peer store. Does nothing by default.
     fn record_latency(&self, peer: PeerId, rtt: Duration) {

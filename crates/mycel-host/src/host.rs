@@ -406,6 +406,14 @@ impl Network for Host {
         self.with_peer_store(|store| store.add_addrs(peer, addrs));
     }
 
+    fn listen_addrs(&self) -> Vec<Multiaddr> {
+        Host::listen_addrs(self)
+    }
+
+    fn addrs_of(&self, peer: &PeerId) -> Vec<Multiaddr> {
+        Host::addrs_of(self, peer)
+    }
+
     fn record_latency(&self, peer: PeerId, rtt: std::time::Duration) {
         self.with_peer_store(|store| store.record_latency(peer, rtt));
     }

@@ -30,3 +30,8 @@ pub mod noise {
 pub mod identify {
     include!(concat!(env!("OUT_DIR"), "/identify.rs"));
 }
+
+/// The Kademlia DHT message (`proto/kad.proto`).
+pub mod kad {
+    include!(concat!(env!("OUT_DIR"), "/kad.rs"));
+}

@@ -1,9 +1,22 @@
-//! A rust-libp2p 0.57 node (tcp + noise + yamux or mplex, ping, libp2p-stream) driven
-//! by a task of its own, and the perf protocol written on rust-libp2p's streams.
+//! A rust-libp2p 0.57 node (tcp + noise + yamux or mplex, ping, identify, libp2p-stream,
+//! and optionally Kademlia) driven by a task of its own, and the perf protocol written on
+//! rust-libp2p's streams.
+//!
+//! Kademlia (libp2p-kad, `/ipfs/kad/1.0.0`, a `MemoryStore`) is there only when asked for
+//! with [`RustNode::start_with`]; [`RustNode::start`] leaves it out, so such a node offers
+//! no kad protocol at all. Things to know about the rust-libp2p side:
+//!
+//! - Its routing table learns a peer only by [`RustNode::kad_add_address`], or when the
+//!   node itself *dialed* a peer that turns out to speak kad (identify or a negotiated kad
+//!   stream tells it). A peer that dials the node is never added by itself: its address
+//!   on an inbound connection is not trusted.
+//! - Its record store accepts any record (no validation), at most 65 KiB values; kad
+//!   messages are limited to 16 KiB.
 
 use std::{
     collections::HashMap,
     io,
+    num::NonZeroUsize,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -12,8 +25,12 @@ use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
 use libp2p::{
     Multiaddr, PeerId, Stream, StreamProtocol, Swarm, identify,
     identity::PublicKey,
+    kad::{
+        self,
+        store::{MemoryStore, RecordStore},
+    },
     noise, ping,
-    swarm::{NetworkBehaviour, SwarmEvent},
+    swarm::{NetworkBehaviour, SwarmEvent, behaviour::toggle::Toggle},
     tcp, yamux,
 };
 use tokio::{
@@ -33,12 +50,41 @@ pub enum RustMuxer {
     Mplex,
 }
 
+/// Whether the node's Kademlia answers requests (server) or only asks (client).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RustKadMode {
+    /// Serves `/ipfs/kad/1.0.0` (forced: libp2p-kad would otherwise wait for a confirmed
+    /// external address).
+    Server,
+    /// Only makes requests; does not offer the protocol.
+    Client,
+}
+
+/// How to build a [`RustNode`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RustOptions {
+    /// Run Kademlia, in this mode; `None` leaves the behaviour out entirely.
+    pub kad: Option<RustKadMode>,
+}
+
+/// The kad protocol id rust-libp2p speaks, `/ipfs/kad/1.0.0`.
+pub const KAD: StreamProtocol = kad::PROTOCOL_NAME;
+
+/// How long one kad query may run on the rust-libp2p node.
+pub const KAD_QUERY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a command to the node may take, at most (a query plus some slack).
+const COMMAND_LIMIT: Duration = Duration::from_secs(30);
+
+type Kad = kad::Behaviour<MemoryStore>;
+
 /// The behaviours of the node.
 #[derive(NetworkBehaviour)]
 struct Behaviour {
     ping: ping::Behaviour,
     identify: identify::Behaviour,
     stream: libp2p_stream::Behaviour,
+    kad: Toggle<Kad>,
 }
 
 /// What the node reports.
@@ -70,10 +116,67 @@ pub enum RustEvent {
         /// Its listen addresses.
         listen_addrs: Vec<Multiaddr>,
     },
+    /// Kademlia answered (or, for ADD_PROVIDER and PUT_VALUE, stored) an inbound request.
+    KadInbound(kad::InboundRequest),
+    /// Kademlia's routing table gained a peer or an address of one.
+    KadRoutingUpdated {
+        /// The peer.
+        peer: PeerId,
+        /// All its addresses in the table now.
+        addresses: Vec<Multiaddr>,
+    },
 }
 
+type Reply<T> = oneshot::Sender<Result<T, String>>;
+
 enum Command {
-    Dial(Multiaddr, oneshot::Sender<Result<(), String>>),
+    Dial(Multiaddr, Reply<()>),
+    AddExternalAddress(Multiaddr, Reply<()>),
+    Kad(KadCommand),
+}
+
+enum KadCommand {
+    AddAddress(PeerId, Multiaddr, Reply<()>),
+    Bootstrap(Reply<()>),
+    GetClosestPeers(Vec<u8>, Reply<Vec<PeerId>>),
+    PutRecord(Vec<u8>, Vec<u8>, usize, Reply<()>),
+    GetRecord(Vec<u8>, Reply<Option<Vec<u8>>>),
+    StartProviding(Vec<u8>, Reply<()>),
+    GetProviders(Vec<u8>, Reply<Vec<PeerId>>),
+    LocalRecord(Vec<u8>, Reply<Option<Vec<u8>>>),
+    LocalProviders(Vec<u8>, Reply<Vec<(PeerId, Vec<Multiaddr>)>>),
+    RoutingTablePeers(Reply<Vec<PeerId>>),
+}
+
+impl KadCommand {
+    /// Answers the command with an error: the node runs no kad.
+    fn refuse(self) {
+        fn no_kad<T>(reply: Reply<T>) {
+            let _ = reply.send(Err("kad is not enabled on this node".into()));
+        }
+        match self {
+            KadCommand::AddAddress(_, _, r)
+            | KadCommand::Bootstrap(r)
+            | KadCommand::PutRecord(_, _, _, r)
+            | KadCommand::StartProviding(_, r) => no_kad(r),
+            KadCommand::GetClosestPeers(_, r)
+            | KadCommand::GetProviders(_, r)
+            | KadCommand::RoutingTablePeers(r) => no_kad(r),
+            KadCommand::GetRecord(_, r) | KadCommand::LocalRecord(_, r) => no_kad(r),
+            KadCommand::LocalProviders(_, r) => no_kad(r),
+        }
+    }
+}
+
+/// A kad query waiting for its result, by kind.
+enum PendingQuery {
+    /// Bootstrap reports one event per step; the first error is kept for the last one.
+    Bootstrap(Reply<()>, Option<String>),
+    ClosestPeers(Reply<Vec<PeerId>>),
+    PutRecord(Reply<()>),
+    GetRecord(Reply<Option<Vec<u8>>>),
+    StartProviding(Reply<()>),
+    GetProviders(Reply<Vec<PeerId>>),
 }
 
 /// What a rust-libp2p node last learnt of each peer by identify.
@@ -114,26 +217,341 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// The agent version the rust-libp2p node announces.
 pub const RUST_AGENT: &str = "rust-libp2p-interop/0.57";
 
-fn behaviour(key: PublicKey) -> Behaviour {
+fn behaviour(key: PublicKey, options: RustOptions) -> Behaviour {
+    let peer_id = key.to_peer_id();
+    let kad = options.kad.map(|mode| {
+        let mut config = kad::Config::new(kad::PROTOCOL_NAME);
+        config.set_query_timeout(KAD_QUERY_TIMEOUT);
+        let mut kad = Kad::with_config(peer_id, MemoryStore::new(peer_id), config);
+        kad.set_mode(Some(match mode {
+            RustKadMode::Server => kad::Mode::Server,
+            RustKadMode::Client => kad::Mode::Client,
+        }));
+        kad
+    });
     Behaviour {
         ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_secs(1))),
         identify: identify::Behaviour::new(
             identify::Config::new("ipfs/0.1.0".into(), key).with_agent_version(RUST_AGENT.into()),
         ),
         stream: libp2p_stream::Behaviour::new(),
+        kad: Toggle::from(kad),
+    }
+}
+
+/// The node's task: the swarm, and what commands wait for.
+struct Driver {
+    swarm: Swarm<Behaviour>,
+    events: mpsc::UnboundedSender<RustEvent>,
+    identified: IdentifiedPeers,
+    pending_dials: Vec<Reply<()>>,
+    queries: HashMap<kad::QueryId, PendingQuery>,
+}
+
+impl Driver {
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        loop {
+            tokio::select! {
+                command = commands.recv() => match command {
+                    Some(command) => self.command(command),
+                    None => break,
+                },
+                event = self.swarm.select_next_some() => self.event(event),
+            }
+        }
+    }
+
+    fn command(&mut self, command: Command) {
+        match command {
+            Command::Dial(addr, done) => match self.swarm.dial(addr) {
+                Ok(()) => self.pending_dials.push(done),
+                Err(e) => {
+                    let _ = done.send(Err(e.to_string()));
+                }
+            },
+            Command::AddExternalAddress(addr, done) => {
+                self.swarm.add_external_address(addr);
+                let _ = done.send(Ok(()));
+            }
+            Command::Kad(command) => self.kad_command(command),
+        }
+    }
+
+    fn kad_command(&mut self, command: KadCommand) {
+        let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() else {
+            command.refuse();
+            return;
+        };
+        let (id, pending) = match command {
+            KadCommand::AddAddress(peer, addr, done) => {
+                let result = match kad.add_address(&peer, addr) {
+                    kad::RoutingUpdate::Success | kad::RoutingUpdate::Pending => Ok(()),
+                    kad::RoutingUpdate::Failed => Err("routing table refused the address".into()),
+                };
+                let _ = done.send(result);
+                return;
+            }
+            KadCommand::LocalRecord(key, done) => {
+                let value = kad
+                    .store_mut()
+                    .get(&kad::RecordKey::from(key))
+                    .map(|r| r.value.clone());
+                let _ = done.send(Ok(value));
+                return;
+            }
+            KadCommand::LocalProviders(key, done) => {
+                let providers = kad
+                    .store_mut()
+                    .providers(&kad::RecordKey::from(key))
+                    .into_iter()
+                    .map(|p| (p.provider, p.addresses))
+                    .collect();
+                let _ = done.send(Ok(providers));
+                return;
+            }
+            KadCommand::RoutingTablePeers(done) => {
+                let mut peers = Vec::new();
+                for bucket in kad.kbuckets() {
+                    for entry in bucket.iter() {
+                        peers.push(*entry.node.key.preimage());
+                    }
+                }
+                let _ = done.send(Ok(peers));
+                return;
+            }
+            KadCommand::Bootstrap(done) => match kad.bootstrap() {
+                Ok(id) => (id, PendingQuery::Bootstrap(done, None)),
+                Err(e) => {
+                    let _ = done.send(Err(e.to_string()));
+                    return;
+                }
+            },
+            KadCommand::GetClosestPeers(key, done) => {
+                (kad.get_closest_peers(key), PendingQuery::ClosestPeers(done))
+            }
+            KadCommand::PutRecord(key, value, quorum, done) => {
+                let Some(quorum) = NonZeroUsize::new(quorum) else {
+                    let _ = done.send(Err("quorum must be at least 1".into()));
+                    return;
+                };
+                match kad.put_record(kad::Record::new(key, value), kad::Quorum::N(quorum)) {
+                    Ok(id) => (id, PendingQuery::PutRecord(done)),
+                    Err(e) => {
+                        let _ = done.send(Err(format!("local store refused the record: {e}")));
+                        return;
+                    }
+                }
+            }
+            KadCommand::GetRecord(key, done) => (
+                kad.get_record(kad::RecordKey::from(key)),
+                PendingQuery::GetRecord(done),
+            ),
+            KadCommand::StartProviding(key, done) => {
+                match kad.start_providing(kad::RecordKey::from(key)) {
+                    Ok(id) => (id, PendingQuery::StartProviding(done)),
+                    Err(e) => {
+                        let _ = done.send(Err(format!("local store refused the provider: {e}")));
+                        return;
+                    }
+                }
+            }
+            KadCommand::GetProviders(key, done) => (
+                kad.get_providers(kad::RecordKey::from(key)),
+                PendingQuery::GetProviders(done),
+            ),
+        };
+        self.queries.insert(id, pending);
+    }
+
+    fn event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        let report = match event {
+            SwarmEvent::ConnectionEstablished {
+                peer_id, endpoint, ..
+            } => {
+                if endpoint.is_dialer() {
+                    for done in self.pending_dials.drain(..) {
+                        let _ = done.send(Ok(()));
+                    }
+                }
+                Some(RustEvent::Connected(peer_id))
+            }
+            SwarmEvent::ConnectionClosed { peer_id, .. } => Some(RustEvent::Closed(peer_id)),
+            SwarmEvent::OutgoingConnectionError { error, .. } => {
+                for done in self.pending_dials.drain(..) {
+                    let _ = done.send(Err(error.to_string()));
+                }
+                Some(RustEvent::DialFailed(error.to_string()))
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event { peer, result, .. })) => {
+                Some(RustEvent::Ping {
+                    peer,
+                    result: result.map_err(|e| e.to_string()),
+                })
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Error {
+                error,
+                ..
+            })) => Some(RustEvent::IdentifyFailed(error.to_string())),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) => {
+                let protocols: Vec<String> = info.protocols.iter().map(|p| p.to_string()).collect();
+                self.identified.lock().unwrap().insert(
+                    peer_id,
+                    RustIdentified {
+                        agent_version: info.agent_version.clone(),
+                        protocols: protocols.clone(),
+                        listen_addrs: info.listen_addrs.clone(),
+                        observed_addr: info.observed_addr.clone(),
+                    },
+                );
+                Some(RustEvent::Identified {
+                    peer: peer_id,
+                    agent_version: info.agent_version,
+                    protocols,
+                    listen_addrs: info.listen_addrs,
+                })
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => self.kad_event(event),
+            _ => None,
+        };
+        if let Some(report) = report {
+            let _ = self.events.send(report);
+        }
+    }
+
+    fn kad_event(&mut self, event: kad::Event) -> Option<RustEvent> {
+        match event {
+            kad::Event::InboundRequest { request } => {
+                tracing::debug!(?request, "rust-libp2p kad handled an inbound request");
+                Some(RustEvent::KadInbound(request))
+            }
+            kad::Event::RoutingUpdated {
+                peer, addresses, ..
+            } => Some(RustEvent::KadRoutingUpdated {
+                peer,
+                addresses: addresses.iter().cloned().collect(),
+            }),
+            kad::Event::OutboundQueryProgressed {
+                id, result, step, ..
+            } => {
+                self.query_progressed(id, result, step.last);
+                None
+            }
+            _ => None,
+        }
+    }
+
+    /// Hands a query's result to the command waiting for it; a query still running once
+    /// its command has its answer is finished early.
+    fn query_progressed(&mut self, id: kad::QueryId, result: kad::QueryResult, last: bool) {
+        use kad::QueryResult as Q;
+        let Some(pending) = self.queries.remove(&id) else {
+            return;
+        };
+        let unfinished = match (pending, result) {
+            (PendingQuery::Bootstrap(done, error), Q::Bootstrap(result)) => {
+                let error = error.or_else(|| result.err().map(|e| e.to_string()));
+                if !last {
+                    Some(PendingQuery::Bootstrap(done, error))
+                } else {
+                    let _ = done.send(error.map_or(Ok(()), Err));
+                    None
+                }
+            }
+            (PendingQuery::ClosestPeers(done), Q::GetClosestPeers(result)) => {
+                let _ = done.send(
+                    result
+                        .map(|ok| ok.peers.into_iter().map(|p| p.peer_id).collect())
+                        .map_err(|e| e.to_string()),
+                );
+                None
+            }
+            (PendingQuery::PutRecord(done), Q::PutRecord(result)) => {
+                let _ = done.send(result.map(|_| ()).map_err(|e| format!("{e:?}")));
+                None
+            }
+            (PendingQuery::GetRecord(done), Q::GetRecord(result)) => match result {
+                Ok(kad::GetRecordOk::FoundRecord(found)) => {
+                    let _ = done.send(Ok(Some(found.record.value)));
+                    None
+                }
+                // Only reported after a record was found, so never reached here.
+                Ok(kad::GetRecordOk::FinishedWithNoAdditionalRecord { .. }) => {
+                    let _ = done.send(Ok(None));
+                    None
+                }
+                Err(kad::GetRecordError::NotFound { .. }) => {
+                    let _ = done.send(Ok(None));
+                    None
+                }
+                Err(e) => {
+                    let _ = done.send(Err(e.to_string()));
+                    None
+                }
+            },
+            (PendingQuery::StartProviding(done), Q::StartProviding(result)) => {
+                let _ = done.send(result.map(|_| ()).map_err(|e| e.to_string()));
+                None
+            }
+            (PendingQuery::GetProviders(done), Q::GetProviders(result)) => match result {
+                Ok(kad::GetProvidersOk::FoundProviders { providers, .. })
+                    if !providers.is_empty() =>
+                {
+                    let _ = done.send(Ok(providers.into_iter().collect()));
+                    None
+                }
+                Ok(kad::GetProvidersOk::FoundProviders { .. }) if !last => {
+                    Some(PendingQuery::GetProviders(done))
+                }
+                Ok(_) => {
+                    let _ = done.send(Ok(Vec::new()));
+                    None
+                }
+                Err(e) => {
+                    let _ = done.send(Err(e.to_string()));
+                    None
+                }
+            },
+            (pending, _) => Some(pending),
+        };
+        match unfinished {
+            Some(pending) => {
+                self.queries.insert(id, pending);
+            }
+            None if !last => {
+                if let Some(mut query) = self
+                    .swarm
+                    .behaviour_mut()
+                    .kad
+                    .as_mut()
+                    .and_then(|kad| kad.query_mut(&id))
+                {
+                    query.finish();
+                }
+            }
+            None => {}
+        }
     }
 }
 
 impl RustNode {
-    /// Starts a node listening on 127.0.0.1 (a free port).
+    /// Starts a node listening on 127.0.0.1 (a free port), with no Kademlia.
     pub async fn start(muxer: RustMuxer) -> Self {
+        Self::start_with(muxer, RustOptions::default()).await
+    }
+
+    /// Starts a node listening on 127.0.0.1 (a free port), built as `options` say.
+    pub async fn start_with(muxer: RustMuxer, options: RustOptions) -> Self {
         let tcp_config = tcp::Config::default().nodelay(true);
         let builder = libp2p::SwarmBuilder::with_new_identity().with_tokio();
         let mut swarm: Swarm<Behaviour> = match muxer {
             RustMuxer::Yamux => builder
                 .with_tcp(tcp_config, noise::Config::new, yamux::Config::default)
                 .expect("tcp")
-                .with_behaviour(|key| behaviour(key.public()))
+                .with_behaviour(|key| behaviour(key.public(), options))
                 .expect("behaviour")
                 .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
                 .build(),
@@ -144,7 +562,7 @@ impl RustNode {
                     libp2p_mplex::Config::default,
                 )
                 .expect("tcp")
-                .with_behaviour(|key| behaviour(key.public()))
+                .with_behaviour(|key| behaviour(key.public(), options))
                 .expect("behaviour")
                 .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
                 .build(),
@@ -161,66 +579,15 @@ impl RustNode {
         let control = swarm.behaviour().stream.new_control();
         let (events_tx, events) = mpsc::unbounded_channel();
         let identified = Arc::new(Mutex::new(HashMap::new()));
-        let record = identified.clone();
-        let (commands, mut commands_rx) = mpsc::channel(16);
-        let task = tokio::spawn(async move {
-            let mut pending_dials: Vec<oneshot::Sender<Result<(), String>>> = Vec::new();
-            loop {
-                tokio::select! {
-                    command = commands_rx.recv() => match command {
-                        Some(Command::Dial(addr, done)) => match swarm.dial(addr) {
-                            Ok(()) => pending_dials.push(done),
-                            Err(e) => { let _ = done.send(Err(e.to_string())); }
-                        },
-                        None => break,
-                    },
-                    event = swarm.select_next_some() => {
-                        let report = match event {
-                            SwarmEvent::ConnectionEstablished { peer_id, endpoint, .. } => {
-                                if endpoint.is_dialer() {
-                                    for done in pending_dials.drain(..) {
-                                        let _ = done.send(Ok(()));
-                                    }
-                                }
-                                Some(RustEvent::Connected(peer_id))
-                            }
-                            SwarmEvent::ConnectionClosed { peer_id, .. } => Some(RustEvent::Closed(peer_id)),
-                            SwarmEvent::OutgoingConnectionError { error, .. } => {
-                                for done in pending_dials.drain(..) {
-                                    let _ = done.send(Err(error.to_string()));
-                                }
-                                Some(RustEvent::DialFailed(error.to_string()))
-                            }
-                            SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event { peer, result, .. })) => {
-                                Some(RustEvent::Ping { peer, result: result.map_err(|e| e.to_string()) })
-                            }
-                            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Error { error, .. })) => {
-                                Some(RustEvent::IdentifyFailed(error.to_string()))
-                            }
-                            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
-                                let protocols: Vec<String> = info.protocols.iter().map(|p| p.to_string()).collect();
-                                record.lock().unwrap().insert(peer_id, RustIdentified {
-                                    agent_version: info.agent_version.clone(),
-                                    protocols,
-                                    listen_addrs: info.listen_addrs.clone(),
-                                    observed_addr: info.observed_addr.clone(),
-                                });
-                                Some(RustEvent::Identified {
-                                    peer: peer_id,
-                                    agent_version: info.agent_version,
-                                    protocols: info.protocols.iter().map(|p| p.to_string()).collect(),
-                                    listen_addrs: info.listen_addrs,
-                                })
-                            }
-                            _ => None,
-                        };
-                        if let Some(report) = report {
-                            let _ = events_tx.send(report);
-                        }
-                    }
-                }
-            }
-        });
+        let (commands, commands_rx) = mpsc::channel(16);
+        let driver = Driver {
+            swarm,
+            events: events_tx,
+            identified: identified.clone(),
+            pending_dials: Vec::new(),
+            queries: HashMap::new(),
+        };
+        let task = tokio::spawn(driver.run(commands_rx));
         RustNode {
             peer_id,
             listen_addr,
@@ -232,6 +599,19 @@ impl RustNode {
         }
     }
 
+    /// Sends a command and waits (at most [`COMMAND_LIMIT`]) for its answer.
+    async fn ask<T>(&self, command: impl FnOnce(Reply<T>) -> Command) -> Result<T, String> {
+        let (done, result) = oneshot::channel();
+        self.commands
+            .send(command(done))
+            .await
+            .map_err(|_| "node stopped".to_string())?;
+        tokio::time::timeout(COMMAND_LIMIT, result)
+            .await
+            .map_err(|_| "no answer from the rust-libp2p node in time".to_string())?
+            .map_err(|_| "node stopped".to_string())?
+    }
+
     /// The listen address with `/p2p/<id>`.
     pub fn p2p_addr(&self) -> Multiaddr {
         self.listen_addr
@@ -241,12 +621,90 @@ impl RustNode {
 
     /// Dials `addr`; returns once a connection is up or the dial failed.
     pub async fn dial(&self, addr: Multiaddr) -> Result<(), String> {
-        let (done, result) = oneshot::channel();
-        self.commands
-            .send(Command::Dial(addr, done))
+        self.ask(|done| Command::Dial(addr, done)).await
+    }
+
+    /// Declares `addr` an external address of the node. libp2p-kad puts only external
+    /// addresses (not listen addresses) in the ADD_PROVIDER requests it sends.
+    pub async fn add_external_address(&self, addr: Multiaddr) -> Result<(), String> {
+        self.ask(|done| Command::AddExternalAddress(addr, done))
             .await
-            .map_err(|_| "node stopped".to_string())?;
-        result.await.map_err(|_| "node stopped".to_string())?
+    }
+
+    /// Puts `peer` at `addr` in the kad routing table.
+    pub async fn kad_add_address(&self, peer: PeerId, addr: Multiaddr) -> Result<(), String> {
+        self.ask(|done| Command::Kad(KadCommand::AddAddress(peer, addr, done)))
+            .await
+    }
+
+    /// Bootstraps (a lookup of the node's own id, then bucket refreshes); `Ok` once the
+    /// whole bootstrap finished without a timeout. Fails at once with an empty table.
+    pub async fn kad_bootstrap(&self) -> Result<(), String> {
+        self.ask(|done| Command::Kad(KadCommand::Bootstrap(done)))
+            .await
+    }
+
+    /// An iterative FIND_NODE for `key` (a peer id's bytes, say): the closest peers that
+    /// answered, the node itself excluded.
+    pub async fn kad_get_closest_peers(&self, key: Vec<u8>) -> Result<Vec<PeerId>, String> {
+        self.ask(|done| Command::Kad(KadCommand::GetClosestPeers(key, done)))
+            .await
+    }
+
+    /// Stores the record locally and PUT_VALUEs it to the closest peers; `Ok` once at
+    /// least `quorum` of them stored it.
+    pub async fn kad_put_record(
+        &self,
+        key: Vec<u8>,
+        value: Vec<u8>,
+        quorum: usize,
+    ) -> Result<(), String> {
+        self.ask(|done| Command::Kad(KadCommand::PutRecord(key, value, quorum, done)))
+            .await
+    }
+
+    /// Looks up a record (the local store first, then GET_VALUE): the first value found,
+    /// or `None` if the lookup finished without one.
+    pub async fn kad_get_record(&self, key: Vec<u8>) -> Result<Option<Vec<u8>>, String> {
+        self.ask(|done| Command::Kad(KadCommand::GetRecord(key, done)))
+            .await
+    }
+
+    /// Stores a provider record for the node locally and sends ADD_PROVIDER to the peers
+    /// closest to `key`. libp2p-kad counts an ADD_PROVIDER as done once it is queued, so
+    /// `Ok` does not mean a peer stored it.
+    pub async fn kad_start_providing(&self, key: Vec<u8>) -> Result<(), String> {
+        self.ask(|done| Command::Kad(KadCommand::StartProviding(key, done)))
+            .await
+    }
+
+    /// Looks up providers of `key` (the local store first, then GET_PROVIDERS): the first
+    /// non-empty set found, or none if the lookup finished without any.
+    pub async fn kad_get_providers(&self, key: Vec<u8>) -> Result<Vec<PeerId>, String> {
+        self.ask(|done| Command::Kad(KadCommand::GetProviders(key, done)))
+            .await
+    }
+
+    /// The value the node's own record store holds for `key`.
+    pub async fn kad_local_record(&self, key: Vec<u8>) -> Result<Option<Vec<u8>>, String> {
+        self.ask(|done| Command::Kad(KadCommand::LocalRecord(key, done)))
+            .await
+    }
+
+    /// The providers (and the addresses stored with each) the node's own store holds for
+    /// `key`.
+    pub async fn kad_local_providers(
+        &self,
+        key: Vec<u8>,
+    ) -> Result<Vec<(PeerId, Vec<Multiaddr>)>, String> {
+        self.ask(|done| Command::Kad(KadCommand::LocalProviders(key, done)))
+            .await
+    }
+
+    /// Every peer in the kad routing table.
+    pub async fn kad_routing_table_peers(&self) -> Result<Vec<PeerId>, String> {
+        self.ask(|done| Command::Kad(KadCommand::RoutingTablePeers(done)))
+            .await
     }
 
     /// Waits (at most `limit`) for the first event `pick` accepts, skipping others.

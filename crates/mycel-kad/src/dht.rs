@@ -1,0 +1,886 @@
+//! The async shell: a [`Kademlia`] node on a [`Network`]. It feeds the routing table
+//! from identify, answers requests in server mode, and runs queries by driving
+//! [`Lookup`] state machines with real requests.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use futures::{StreamExt, future::join_all, stream::FuturesUnordered};
+use mycel_core::{Multiaddr, NegotiatedStream, Network, NetworkEvent, PeerId, stream_handler};
+use rand::{SeedableRng, rngs::StdRng};
+use tokio::io::AsyncWriteExt;
+use tokio_util::{
+    sync::{CancellationToken, DropGuard},
+    task::TaskTracker,
+};
+use tracing::{debug, trace};
+
+use crate::{
+    DhtState, InsertOutcome, KadConfig, KadError, Key, Lookup, LookupPoll, LookupStats, Mode,
+    PeerInfo, ProviderRecord, Quorum, Record, Request, Response,
+    config::{INBOUND_IDLE_TIMEOUT, MAX_REQUESTS_PER_STREAM},
+    protocol::{
+        decode_request, decode_response, encode_request, encode_response, read_message,
+        write_message,
+    },
+};
+
+/// Interval of store expiry, republishing and reproviding checks.
+const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(30);
+
+/// How long the sender of an ADD_PROVIDER waits for the receiver to close the stream
+/// (so the message is read before the stream goes away).
+const ADD_PROVIDER_LINGER: Duration = Duration::from_secs(5);
+
+/// A Kademlia DHT node. Cheap to clone; the node stops when the last clone is dropped
+/// or [`Kademlia::close`] is called.
+#[derive(Clone)]
+pub struct Kademlia {
+    inner: Arc<Inner>,
+    _stop: Arc<DropGuard>,
+}
+
+struct Inner {
+    network: Arc<dyn Network>,
+    config: KadConfig,
+    local: PeerId,
+    state: Mutex<DhtState>,
+    server: AtomicBool,
+    /// Records this node put, put again every republish interval.
+    published: Mutex<HashMap<Bytes, Record>>,
+    /// Keys this node provides, announced again every reprovide interval.
+    provided: Mutex<HashSet<Bytes>>,
+    rng: Mutex<StdRng>,
+    kick: tokio::sync::Notify,
+    token: CancellationToken,
+    tasks: TaskTracker,
+}
+
+/// The outcome of a get: the best record and who sent it.
+#[derive(Debug, Clone)]
+pub struct GetRecordOk {
+    /// The record the validator chose.
+    pub record: Record,
+    /// Peers (possibly the local node) that returned it.
+    pub peers: Vec<PeerId>,
+    /// The lookup's counters.
+    pub stats: LookupStats,
+}
+
+/// The outcome of a put.
+#[derive(Debug, Clone, Copy)]
+pub struct PutRecordOk {
+    /// Peers that stored the record.
+    pub stored: usize,
+    /// The lookup's counters.
+    pub stats: LookupStats,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Kademlia {
+    /// Starts a node on `network`. Must be called inside a tokio runtime.
+    pub fn new(network: Arc<dyn Network>, config: KadConfig) -> Self {
+        let local = network.local_peer_id();
+        let state = DhtState::new(
+            local,
+            config.k,
+            config.store.clone(),
+            config.validators.clone(),
+        );
+        let token = CancellationToken::new();
+        let inner = Arc::new(Inner {
+            network,
+            local,
+            state: Mutex::new(state),
+            server: AtomicBool::new(false),
+            published: Mutex::new(HashMap::new()),
+            provided: Mutex::new(HashSet::new()),
+            rng: Mutex::new(StdRng::from_entropy()),
+            kick: tokio::sync::Notify::new(),
+            token: token.clone(),
+            tasks: TaskTracker::new(),
+            config,
+        });
+        if inner.config.mode == Some(Mode::Server) {
+            inner.set_server(true);
+        }
+        let events = inner.network.events();
+        let background = inner.clone();
+        inner
+            .tasks
+            .spawn(async move { background.run(events).await });
+        Kademlia {
+            inner,
+            _stop: Arc::new(token.drop_guard()),
+        }
+    }
+
+    /// The local peer id.
+    pub fn local_peer_id(&self) -> PeerId {
+        self.inner.local
+    }
+
+    /// The current mode.
+    pub fn mode(&self) -> Mode {
+        if self.inner.server.load(Ordering::Acquire) {
+            Mode::Server
+        } else {
+            Mode::Client
+        }
+    }
+
+    /// Switches mode: a server registers the protocol handler (identify then announces
+    /// it), a client removes it.
+    pub fn set_mode(&self, mode: Mode) {
+        self.inner.set_server(mode == Mode::Server);
+    }
+
+    /// Adds a known DHT server (a bootstrap peer): its address goes to the network and
+    /// it enters the routing table without waiting for identify.
+    pub fn add_address(&self, peer: PeerId, addr: Multiaddr) {
+        self.inner.network.add_addrs(peer, vec![addr.clone()]);
+        self.inner.insert_peer(peer, vec![addr]);
+    }
+
+    /// Peers in the routing table.
+    pub fn routing_table_peers(&self) -> Vec<PeerId> {
+        lock(&self.inner.state)
+            .table
+            .entries()
+            .map(|e| e.peer)
+            .collect()
+    }
+
+    /// Runs `f` on the node's state (routing table, store, validators). Keep it short:
+    /// the state is locked meanwhile.
+    pub fn with_state<T>(&self, f: impl FnOnce(&mut DhtState) -> T) -> T {
+        f(&mut lock(&self.inner.state))
+    }
+
+    /// Fills the routing table: a lookup of our own id, then one random key in each
+    /// bucket from the farthest to the nearest filled one. Returns the table's size.
+    pub async fn bootstrap(&self) -> Result<usize, KadError> {
+        self.inner.bootstrap().await
+    }
+
+    /// The k peers closest to `key` that answered, nearest first.
+    pub async fn find_closest_peers(
+        &self,
+        key: impl Into<Bytes>,
+    ) -> Result<Vec<PeerInfo>, KadError> {
+        let (peers, _) = self.inner.closest_peers(Key::new(key)).await?;
+        Ok(peers)
+    }
+
+    /// Addresses of `peer`, found through the DHT if not already known.
+    pub async fn find_peer(&self, peer: PeerId) -> Result<Vec<Multiaddr>, KadError> {
+        let (closest, _) = self.inner.closest_peers(Key::from_peer(&peer)).await?;
+        if let Some(found) = closest.into_iter().find(|p| p.id == peer) {
+            if !found.addrs.is_empty() {
+                return Ok(found.addrs);
+            }
+        }
+        let addrs = self.inner.network.addrs_of(&peer);
+        if addrs.is_empty() {
+            Err(KadError::NotFound)
+        } else {
+            Ok(addrs)
+        }
+    }
+
+    /// The record under `key`, with the configured quorum.
+    pub async fn get_record(&self, key: impl Into<Bytes>) -> Result<Record, KadError> {
+        let quorum = self.inner.config.quorum;
+        Ok(self.inner.get_record(key.into(), quorum).await?.record)
+    }
+
+    /// The record under `key` once `quorum` peers returned one, with details.
+    pub async fn get_record_with(
+        &self,
+        key: impl Into<Bytes>,
+        quorum: Quorum,
+    ) -> Result<GetRecordOk, KadError> {
+        self.inner.get_record(key.into(), quorum).await
+    }
+
+    /// Stores `record` locally and at the k closest peers; fails if fewer than the
+    /// configured quorum stored it. The node puts it again every republish interval.
+    pub async fn put_record(&self, record: Record) -> Result<PutRecordOk, KadError> {
+        let quorum = self.inner.config.quorum;
+        self.put_record_with(record, quorum).await
+    }
+
+    /// [`Kademlia::put_record`] with an explicit quorum.
+    pub async fn put_record_with(
+        &self,
+        record: Record,
+        quorum: Quorum,
+    ) -> Result<PutRecordOk, KadError> {
+        let inner = &self.inner;
+        lock(&inner.state)
+            .validators
+            .validate(&record.key, &record.value)?;
+        let mut local = record.clone();
+        local.publisher = Some(inner.local);
+        local.expires = None;
+        lock(&inner.state)
+            .store
+            .put(local.clone(), Instant::now())?;
+        {
+            let mut published = lock(&inner.published);
+            if published.len() < inner.config.store.max_records
+                || published.contains_key(&local.key)
+            {
+                published.insert(local.key.clone(), local);
+            }
+        }
+        inner.put_to_closest(record, quorum).await
+    }
+
+    /// Announces the local node as a provider of `key` to the k closest peers (and
+    /// keeps announcing it). Returns how many peers were told.
+    pub async fn start_providing(&self, key: impl Into<Bytes>) -> Result<usize, KadError> {
+        let key = key.into();
+        {
+            let mut provided = lock(&self.inner.provided);
+            if provided.len() >= self.inner.config.store.max_provider_keys
+                && !provided.contains(&key)
+            {
+                return Err(crate::StoreError::ProviderKeysFull.into());
+            }
+            provided.insert(key.clone());
+        }
+        self.inner.provide(key).await
+    }
+
+    /// Stops announcing `key` (records at other peers lapse by themselves).
+    pub fn stop_providing(&self, key: &[u8]) {
+        lock(&self.inner.provided).remove(key);
+        lock(&self.inner.state)
+            .store
+            .remove_provider(key, &self.inner.local);
+    }
+
+    /// Providers of `key`: those the local store knows and those the closest peers
+    /// return, up to k.
+    pub async fn get_providers(&self, key: impl Into<Bytes>) -> Result<Vec<PeerInfo>, KadError> {
+        self.inner.get_providers(key.into()).await
+    }
+
+    /// Stops the node: its tasks end and the protocol handler is removed.
+    pub async fn close(&self) {
+        self.inner.token.cancel();
+        self.inner.tasks.close();
+        self.inner.tasks.wait().await;
+    }
+}
+
+impl std::fmt::Debug for Kademlia {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kademlia")
+            .field("local", &self.inner.local)
+            .field("mode", &self.mode())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Inner {
+    fn set_server(self: &Arc<Self>, server: bool) {
+        let was = self.server.swap(server, Ordering::AcqRel);
+        if was == server {
+            return;
+        }
+        if server {
+            let weak = Arc::downgrade(self);
+            self.network.set_stream_handler(
+                self.config.protocol.clone(),
+                stream_handler(move |stream| {
+                    let weak = weak.clone();
+                    async move {
+                        if let Some(inner) = weak.upgrade() {
+                            inner.serve(stream).await;
+                        }
+                    }
+                }),
+            );
+            debug!("kad: server mode");
+        } else {
+            self.network.remove_stream_handler(&self.config.protocol);
+            debug!("kad: client mode");
+        }
+    }
+
+    fn is_server(&self) -> bool {
+        self.server.load(Ordering::Acquire)
+    }
+
+    /// Spawns `fut` as a task that ends when the node stops.
+    fn spawn(&self, fut: impl std::future::Future<Output = ()> + Send + 'static) {
+        let token = self.token.clone();
+        self.tasks.spawn(async move {
+            tokio::select! {
+                _ = token.cancelled() => {}
+                _ = fut => {}
+            }
+        });
+    }
+
+    async fn run(self: Arc<Self>, mut events: futures::stream::BoxStream<'static, NetworkEvent>) {
+        let mut maintenance = tokio::time::interval(MAINTENANCE_INTERVAL);
+        let start = tokio::time::Instant::now();
+        let mut bootstrap = self
+            .config
+            .bootstrap_interval
+            .map(|i| tokio::time::interval_at(start + i, i));
+        let mut last_republish = Instant::now();
+        let mut last_reprovide = Instant::now();
+        let mut bootstrapped = false;
+        loop {
+            tokio::select! {
+                _ = self.token.cancelled() => break,
+                event = events.next() => match event {
+                    Some(event) => self.on_event(event),
+                    None => break,
+                },
+                _ = self.kick.notified(), if !bootstrapped => {
+                    bootstrapped = true;
+                    let me = self.clone();
+                    self.spawn(async move {
+                        if let Err(e) = me.bootstrap().await {
+                            debug!("kad: first bootstrap failed: {e}");
+                        }
+                    });
+                }
+                _ = async { bootstrap.as_mut().expect("guarded").tick().await }, if bootstrap.is_some() => {
+                    let me = self.clone();
+                    self.spawn(async move {
+                        if let Err(e) = me.bootstrap().await {
+                            debug!("kad: periodic bootstrap failed: {e}");
+                        }
+                    });
+                }
+                _ = maintenance.tick() => {
+                    let now = Instant::now();
+                    let dropped = lock(&self.state).store.remove_expired(now);
+                    if dropped > 0 {
+                        trace!("kad: {dropped} expired records dropped");
+                    }
+                    if now.duration_since(last_republish) >= self.config.republish_interval {
+                        last_republish = now;
+                        self.republish();
+                    }
+                    if now.duration_since(last_reprovide) >= self.config.reprovide_interval {
+                        last_reprovide = now;
+                        self.reprovide();
+                    }
+                }
+            }
+        }
+        if self.server.swap(false, Ordering::AcqRel) {
+            self.network.remove_stream_handler(&self.config.protocol);
+        }
+    }
+
+    fn on_event(self: &Arc<Self>, event: NetworkEvent) {
+        match event {
+            NetworkEvent::Identified {
+                peer,
+                protocols,
+                listen_addrs,
+                ..
+            } => {
+                if protocols.iter().any(|p| p == self.config.protocol.as_str()) {
+                    self.insert_peer(peer, listen_addrs);
+                } else if lock(&self.state).table.remove(&peer).is_some() {
+                    debug!(%peer, "kad: peer stopped serving the DHT; removed");
+                }
+            }
+            NetworkEvent::ExternalAddrCandidate(addr)
+                if self.config.mode.is_none() && !self.is_server() =>
+            {
+                debug!(%addr, "kad: external address found; switching to server mode");
+                self.set_server(true);
+            }
+            _ => {}
+        }
+    }
+
+    /// Puts a peer known to serve the DHT in the table; probes the oldest entry of a
+    /// full bucket.
+    fn insert_peer(self: &Arc<Self>, peer: PeerId, addrs: Vec<Multiaddr>) {
+        let (outcome, was_empty) = {
+            let mut state = lock(&self.state);
+            let was_empty = state.table.is_empty();
+            (state.table.insert(peer, addrs, Instant::now()), was_empty)
+        };
+        match outcome {
+            InsertOutcome::Inserted => {
+                trace!(%peer, "kad: routing table entry added");
+                if was_empty {
+                    self.kick.notify_one();
+                }
+            }
+            InsertOutcome::Pending { probe } => {
+                let me = self.clone();
+                self.spawn(async move {
+                    let request = Request::FindNode {
+                        key: Bytes::copy_from_slice(me.local.as_bytes()),
+                    };
+                    let alive = me.request(probe, &request).await.is_ok();
+                    trace!(%probe, alive, "kad: probed the oldest entry of a full bucket");
+                    lock(&me.state)
+                        .table
+                        .probe_result(&probe, alive, Instant::now());
+                });
+            }
+            InsertOutcome::Updated | InsertOutcome::Rejected => {}
+        }
+    }
+
+    /// One request to one peer on a fresh stream.
+    async fn request(&self, peer: PeerId, request: &Request) -> Result<Option<Response>, KadError> {
+        let limit = self.config.request_timeout * 2;
+        let exchange = async {
+            let mut stream = self
+                .network
+                .new_stream(peer, std::slice::from_ref(&self.config.protocol))
+                .await?;
+            write_message(&mut stream.io, &encode_request(request)).await?;
+            if !request.expects_response() {
+                stream.io.shutdown().await?;
+                // Wait for the receiver to close, so the message is read before the
+                // stream goes away.
+                let mut sink = [0u8; 64];
+                let _ = tokio::time::timeout(ADD_PROVIDER_LINGER, async {
+                    use tokio::io::AsyncReadExt;
+                    while matches!(stream.io.read(&mut sink).await, Ok(n) if n > 0) {}
+                })
+                .await;
+                return Ok(None);
+            }
+            let bytes = read_message(&mut stream.io, self.config.max_message_size)
+                .await?
+                .ok_or(KadError::NoResponse)?;
+            let response = decode_response(&bytes)?;
+            if response.message_type() != request.message_type() {
+                return Err(KadError::UnexpectedResponse {
+                    expected: request.message_type().as_str(),
+                    got: response.message_type().as_str().to_string(),
+                });
+            }
+            let _ = stream.io.shutdown().await;
+            Ok(Some(response))
+        };
+        tokio::time::timeout(limit, exchange)
+            .await
+            .map_err(|_| KadError::Timeout(limit))?
+    }
+
+    /// Serves one inbound stream: several requests, each answered in turn.
+    async fn serve(self: Arc<Self>, mut stream: NegotiatedStream) {
+        let from = stream.peer;
+        for _ in 0..MAX_REQUESTS_PER_STREAM {
+            let read = read_message(&mut stream.io, self.config.max_message_size);
+            let bytes = match tokio::time::timeout(INBOUND_IDLE_TIMEOUT, read).await {
+                Ok(Ok(Some(bytes))) => bytes,
+                Ok(Ok(None)) | Err(_) => break,
+                Ok(Err(e)) => {
+                    debug!(%from, "kad: bad inbound message: {e}");
+                    return;
+                }
+            };
+            let request = match decode_request(&bytes) {
+                Ok(request) => request,
+                Err(e) => {
+                    debug!(%from, "kad: undecodable request: {e}");
+                    return;
+                }
+            };
+            if !self.is_server() {
+                return;
+            }
+            trace!(%from, kind = request.message_type().as_str(), "kad: inbound request");
+            let answer = {
+                let mut state = lock(&self.state);
+                let now = Instant::now();
+                if state.table.contains(&from) {
+                    state.table.insert(from, Vec::new(), now);
+                }
+                state.handle_request(from, request, now)
+            };
+            match answer {
+                Ok(Some(mut response)) => {
+                    self.fill_addrs(&mut response);
+                    if let Err(e) = write_message(&mut stream.io, &encode_response(&response)).await
+                    {
+                        debug!(%from, "kad: answer failed: {e}");
+                        return;
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    debug!(%from, "kad: request refused: {e}");
+                    return;
+                }
+            }
+        }
+        let _ = stream.io.shutdown().await;
+    }
+
+    /// Gives peers listed without addresses the ones the network knows.
+    fn fill_addrs(&self, response: &mut Response) {
+        let lists: Vec<&mut Vec<PeerInfo>> = match response {
+            Response::FindNode { closer_peers } | Response::GetValue { closer_peers, .. } => {
+                vec![closer_peers]
+            }
+            Response::GetProviders {
+                providers,
+                closer_peers,
+            } => vec![providers, closer_peers],
+            Response::PutValue { .. } | Response::Ping => vec![],
+        };
+        for list in lists {
+            for peer in list.iter_mut().filter(|p| p.addrs.is_empty()) {
+                peer.addrs = self.network.addrs_of(&peer.id);
+                peer.addrs.truncate(crate::MAX_ADDRS_PER_PEER);
+            }
+        }
+    }
+
+    fn seeds(&self, target: &Key) -> Vec<PeerId> {
+        lock(&self.state)
+            .table
+            .closest(target, self.config.k)
+            .into_iter()
+            .map(|e| e.peer)
+            .collect()
+    }
+
+    /// Drives `lookup` with `request` until it ends or the query times out. Each answer
+    /// teaches addresses and table entries, then goes to `on_response` (which may end
+    /// the lookup early).
+    async fn drive(
+        self: &Arc<Self>,
+        lookup: &mut Lookup,
+        request: &Request,
+        mut on_response: impl FnMut(&mut Lookup, PeerId, &Response),
+    ) -> Result<(), KadError> {
+        let deadline = tokio::time::Instant::now() + self.config.query_timeout;
+        let mut in_flight = FuturesUnordered::new();
+        loop {
+            if self.token.is_cancelled() {
+                return Err(KadError::Closed);
+            }
+            match lookup.poll(Instant::now()) {
+                LookupPoll::Finished => return Ok(()),
+                LookupPoll::Send(peers) => {
+                    for peer in peers {
+                        let me = self.clone();
+                        let request = request.clone();
+                        in_flight.push(async move { (peer, me.request(peer, &request).await) });
+                    }
+                }
+            }
+            let wake = lookup
+                .next_deadline()
+                .map(tokio::time::Instant::from_std)
+                .unwrap_or(deadline)
+                .min(deadline);
+            tokio::select! {
+                Some((peer, result)) = in_flight.next() => match result {
+                    Ok(Some(response)) => {
+                        let closer = self.learn(peer, &response);
+                        lookup.on_success(&peer, closer);
+                        on_response(lookup, peer, &response);
+                    }
+                    Ok(None) => lookup.on_success(&peer, []),
+                    Err(e) => {
+                        trace!(%peer, "kad: request failed: {e}");
+                        lookup.on_failure(&peer);
+                        lock(&self.state).table.remove(&peer);
+                    }
+                },
+                _ = tokio::time::sleep_until(wake) => {
+                    if tokio::time::Instant::now() >= deadline {
+                        debug!("kad: query timed out after {:?}", self.config.query_timeout);
+                        lookup.finish();
+                        return Ok(());
+                    }
+                }
+                _ = self.token.cancelled() => return Err(KadError::Closed),
+            }
+        }
+    }
+
+    /// Records what an answer teaches: the responder serves the DHT, the peers it lists
+    /// have addresses. Returns the ids it lists as closer.
+    fn learn(self: &Arc<Self>, from: PeerId, response: &Response) -> Vec<PeerId> {
+        let closer: &[PeerInfo] = match response {
+            Response::FindNode { closer_peers }
+            | Response::GetValue { closer_peers, .. }
+            | Response::GetProviders { closer_peers, .. } => closer_peers,
+            Response::PutValue { .. } | Response::Ping => &[],
+        };
+        for peer in closer
+            .iter()
+            .filter(|p| !p.addrs.is_empty() && p.id != self.local)
+        {
+            self.network.add_addrs(peer.id, peer.addrs.clone());
+        }
+        let addrs = self.network.addrs_of(&from);
+        self.insert_peer(from, addrs);
+        closer
+            .iter()
+            .map(|p| p.id)
+            .filter(|p| *p != self.local)
+            .collect()
+    }
+
+    async fn closest_peers(
+        self: &Arc<Self>,
+        target: Key,
+    ) -> Result<(Vec<PeerInfo>, LookupStats), KadError> {
+        let seeds = self.seeds(&target);
+        if seeds.is_empty() {
+            return Err(KadError::NoKnownPeers);
+        }
+        let request = Request::FindNode {
+            key: target.preimage().clone(),
+        };
+        let mut lookup = Lookup::new(target, seeds, self.config.lookup());
+        self.drive(&mut lookup, &request, |_, _, _| {}).await?;
+        let peers = lookup
+            .closest_succeeded()
+            .into_iter()
+            .map(|p| PeerInfo::new(p, self.network.addrs_of(&p)))
+            .collect();
+        Ok((peers, lookup.stats()))
+    }
+
+    async fn bootstrap(self: &Arc<Self>) -> Result<usize, KadError> {
+        self.closest_peers(Key::from_peer(&self.local)).await?;
+        let targets = {
+            let state = lock(&self.state);
+            let mut rng = lock(&self.rng);
+            state.table.refresh_targets(&mut *rng)
+        };
+        for target in targets {
+            if let Err(e) = self.closest_peers(target).await {
+                debug!("kad: refresh lookup failed: {e}");
+            }
+        }
+        let size = lock(&self.state).table.len();
+        debug!(size, "kad: bootstrap done");
+        Ok(size)
+    }
+
+    async fn get_record(
+        self: &Arc<Self>,
+        key: Bytes,
+        quorum: Quorum,
+    ) -> Result<GetRecordOk, KadError> {
+        let needed = quorum.count(self.config.k).max(1);
+        let mut found: Vec<(PeerId, Record)> = Vec::new();
+        if let Some(local) = lock(&self.state).store.get(&key, Instant::now()) {
+            found.push((
+                self.local,
+                Record::new(local.key.clone(), local.value.clone()),
+            ));
+        }
+        let target = Key::new(key.clone());
+        let mut stats = LookupStats::default();
+        let mut without_record = Vec::new();
+        if found.len() < needed {
+            let seeds = self.seeds(&target);
+            if seeds.is_empty() && found.is_empty() {
+                return Err(KadError::NoKnownPeers);
+            }
+            let request = Request::GetValue { key: key.clone() };
+            let mut lookup = Lookup::new(target, seeds, self.config.lookup());
+            let validators = lock(&self.state).validators.clone();
+            self.drive(&mut lookup, &request, |lookup, peer, response| {
+                let Response::GetValue { record, .. } = response else {
+                    return;
+                };
+                match record {
+                    Some(r) if r.key == key && validators.validate(&r.key, &r.value).is_ok() => {
+                        found.push((peer, r.clone()));
+                        if found.len() >= needed {
+                            lookup.finish();
+                        }
+                    }
+                    Some(_) => debug!(%peer, "kad: invalid record returned; ignored"),
+                    None => without_record.push(peer),
+                }
+            })
+            .await?;
+            stats = lookup.stats();
+        }
+        if found.is_empty() {
+            return Err(KadError::NotFound);
+        }
+        let best = {
+            let state = lock(&self.state);
+            let values: Vec<&[u8]> = found.iter().map(|(_, r)| &r.value[..]).collect();
+            state.validators.select(&key, &values).min(found.len() - 1)
+        };
+        let record = found[best].1.clone();
+        let (peers, outdated): (Vec<_>, Vec<_>) =
+            found.iter().partition(|(_, r)| r.value == record.value);
+        // Entry correction: peers with a worse record, or none though asked, get the best.
+        let correct: Vec<PeerId> = outdated
+            .iter()
+            .map(|(p, _)| *p)
+            .chain(without_record)
+            .filter(|p| *p != self.local)
+            .take(self.config.k)
+            .collect();
+        if !correct.is_empty() {
+            let me = self.clone();
+            let put = Request::PutValue {
+                record: record.clone(),
+            };
+            self.spawn(async move {
+                join_all(correct.into_iter().map(|p| {
+                    let me = me.clone();
+                    let put = put.clone();
+                    async move { me.request(p, &put).await }
+                }))
+                .await;
+            });
+        }
+        Ok(GetRecordOk {
+            record,
+            peers: peers.into_iter().map(|(p, _)| *p).collect(),
+            stats,
+        })
+    }
+
+    async fn put_to_closest(
+        self: &Arc<Self>,
+        record: Record,
+        quorum: Quorum,
+    ) -> Result<PutRecordOk, KadError> {
+        let (closest, stats) = self.closest_peers(Key::new(record.key.clone())).await?;
+        let request = Request::PutValue {
+            record: record.clone(),
+        };
+        let results = join_all(closest.iter().map(|p| self.request(p.id, &request))).await;
+        let stored = results
+            .iter()
+            .filter(|r| matches!(r, Ok(Some(Response::PutValue { record: echo })) if echo.key == record.key && echo.value == record.value))
+            .count();
+        let needed = quorum.count(self.config.k).min(closest.len().max(1));
+        debug!(stored, needed, "kad: put");
+        if stored < needed {
+            return Err(KadError::QuorumFailed {
+                stored,
+                quorum: needed,
+            });
+        }
+        Ok(PutRecordOk { stored, stats })
+    }
+
+    fn republish(self: &Arc<Self>) {
+        let records: Vec<Record> = lock(&self.published).values().cloned().collect();
+        for record in records {
+            let me = self.clone();
+            let quorum = self.config.quorum;
+            self.spawn(async move {
+                if let Err(e) = me.put_to_closest(record, quorum).await {
+                    debug!("kad: republish failed: {e}");
+                }
+            });
+        }
+    }
+
+    fn reprovide(self: &Arc<Self>) {
+        let keys: Vec<Bytes> = lock(&self.provided).iter().cloned().collect();
+        for key in keys {
+            let me = self.clone();
+            self.spawn(async move {
+                if let Err(e) = me.provide(key).await {
+                    debug!("kad: reprovide failed: {e}");
+                }
+            });
+        }
+    }
+
+    async fn provide(self: &Arc<Self>, key: Bytes) -> Result<usize, KadError> {
+        let addrs = self.network.listen_addrs();
+        let now = Instant::now();
+        let ttl = self.config.store.provider_ttl;
+        lock(&self.state).store.add_provider(
+            ProviderRecord {
+                key: key.clone(),
+                provider: self.local,
+                addrs: addrs.clone(),
+                expires: now + ttl,
+            },
+            now,
+        )?;
+        let (closest, _) = self.closest_peers(Key::new(key.clone())).await?;
+        let request = Request::AddProvider {
+            key,
+            providers: vec![PeerInfo::new(self.local, addrs)],
+        };
+        let results = join_all(closest.iter().map(|p| self.request(p.id, &request))).await;
+        Ok(results.iter().filter(|r| r.is_ok()).count())
+    }
+
+    async fn get_providers(self: &Arc<Self>, key: Bytes) -> Result<Vec<PeerInfo>, KadError> {
+        let now = Instant::now();
+        let mut providers: Vec<PeerInfo> = lock(&self.state)
+            .store
+            .providers(&key, now)
+            .into_iter()
+            .map(|p| PeerInfo::new(p.provider, p.addrs))
+            .collect();
+        let target = Key::new(key.clone());
+        let seeds = self.seeds(&target);
+        if seeds.is_empty() {
+            return if providers.is_empty() {
+                Err(KadError::NoKnownPeers)
+            } else {
+                Ok(providers)
+            };
+        }
+        let wanted = self.config.k;
+        let request = Request::GetProviders { key };
+        let mut lookup = Lookup::new(target, seeds, self.config.lookup());
+        let network = self.network.clone();
+        self.drive(&mut lookup, &request, |lookup, _, response| {
+            let Response::GetProviders {
+                providers: found, ..
+            } = response
+            else {
+                return;
+            };
+            for p in found {
+                if providers.iter().any(|known| known.id == p.id) {
+                    continue;
+                }
+                if !p.addrs.is_empty() {
+                    network.add_addrs(p.id, p.addrs.clone());
+                }
+                providers.push(p.clone());
+            }
+            if providers.len() >= wanted {
+                lookup.finish();
+            }
+        })
+        .await?;
+        providers.truncate(wanted);
+        Ok(providers)
+    }
+}

@@ -1,0 +1,68 @@
+//! The libp2p Kademlia DHT (`/ipfs/kad/1.0.0`, libp2p/specs kad-dht/README.md).
+//!
+//! TODO crate docs
+
+mod config;
+mod dht;
+mod error;
+mod key;
+mod protocol;
+mod query;
+mod record;
+mod routing;
+mod server;
+mod store;
+mod validator;
+
+use std::time::Duration;
+
+use mycel_core::ProtocolId;
+
+pub use crate::{
+    config::{
+        DEFAULT_BOOTSTRAP_INTERVAL, DEFAULT_QUERY_TIMEOUT, DEFAULT_REPROVIDE_INTERVAL,
+        DEFAULT_REPUBLISH_INTERVAL, INBOUND_IDLE_TIMEOUT, KadConfig, MAX_REQUESTS_PER_STREAM, Mode,
+        Quorum,
+    },
+    dht::{GetRecordOk, Kademlia, PutRecordOk},
+    error::KadError,
+    key::{Distance, Key},
+    protocol::{
+        ConnectionType, MessageType, PeerInfo, Request, Response, decode_request, decode_response,
+        encode_request, encode_response,
+    },
+    query::{Lookup, LookupConfig, LookupPoll, LookupStats},
+    record::{ProviderRecord, Record},
+    routing::{Entry, InsertOutcome, MAX_REFRESH_PREFIX, PENDING_TIMEOUT, RoutingTable},
+    server::DhtState,
+    store::{
+        DEFAULT_MAX_KEY_BYTES, DEFAULT_MAX_PROVIDER_KEYS, DEFAULT_MAX_PROVIDERS_PER_KEY,
+        DEFAULT_MAX_RECORDS, DEFAULT_MAX_VALUE_BYTES, DEFAULT_PROVIDER_TTL, DEFAULT_RECORD_TTL,
+        MemoryStore, StoreConfig, StoreError,
+    },
+    validator::{
+        AcceptAll, PUBLIC_KEY_NAMESPACE, PublicKeyValidator, ValidationError, Validator, Validators,
+    },
+};
+
+/// The protocol id every libp2p implementation uses for the public DHT.
+pub const PROTOCOL_ID: ProtocolId = ProtocolId::from_static("/ipfs/kad/1.0.0");
+
+/// The replication parameter: bucket size, and how many peers a lookup returns and a
+/// record is stored at.
+pub const K_VALUE: usize = 20;
+
+/// Requests one lookup keeps in flight.
+pub const ALPHA_VALUE: usize = 3;
+
+/// Default largest message accepted: go-libp2p's limit (rust-libp2p sends at most 16 KiB).
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 4 * 1024 * 1024;
+
+/// Peers kept from one message's `closerPeers` or `providerPeers` (more are dropped).
+pub const MAX_PEERS_PER_MESSAGE: usize = 64;
+
+/// Addresses kept per peer in a message (more are dropped).
+pub const MAX_ADDRS_PER_PEER: usize = 32;
+
+/// Default time one request may take before a lookup stops waiting for it.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);

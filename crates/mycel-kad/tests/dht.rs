@@ -1,0 +1,220 @@
+//! Kademlia nodes on real hosts over the memory transport.
+
+use std::{sync::Arc, time::Duration};
+
+use bytes::Bytes;
+use mycel_core::{Multiaddr, Network, PeerId};
+use mycel_host::Host;
+use mycel_kad::{
+    AcceptAll, KadConfig, KadError, Kademlia, Key, Mode, PROTOCOL_ID, Quorum, Record, Validators,
+};
+use mycel_memory::{MemoryHub, MemoryTransport};
+use tokio::io::AsyncWriteExt;
+
+async fn host(hub: &MemoryHub) -> Host {
+    Host::builder()
+        .with_transport(MemoryTransport::with_hub(hub.clone()))
+        .with_security(|keypair, muxers| {
+            Arc::new(mycel_noise::Config::new(keypair.clone()).with_muxers(muxers.to_vec()))
+        })
+        .with_muxer(mycel_yamux::Config::default())
+        .listen_on("/memory/0".parse().unwrap())
+        .build()
+        .await
+        .expect("build")
+}
+
+fn config(mode: Mode) -> KadConfig {
+    KadConfig::default()
+        .with_mode(mode)
+        .with_validators(Validators::with_defaults().with("test", AcceptAll))
+        .with_bootstrap_interval(None)
+        .with_request_timeout(Duration::from_secs(2))
+}
+
+struct Node {
+    host: Host,
+    kad: Kademlia,
+}
+
+impl Node {
+    async fn start(hub: &MemoryHub, mode: Mode) -> Node {
+        let host = host(hub).await;
+        let kad = Kademlia::new(Arc::new(host.clone()), config(mode));
+        Node { host, kad }
+    }
+
+    fn addr(&self) -> Multiaddr {
+        self.host.listen_addrs()[0].clone()
+    }
+}
+
+/// `n` servers, each bootstrapped from the first.
+async fn network(hub: &MemoryHub, n: usize) -> Vec<Node> {
+    let mut nodes = Vec::new();
+    for _ in 0..n {
+        nodes.push(Node::start(hub, Mode::Server).await);
+    }
+    let (seed, seed_addr) = (nodes[0].host.peer_id(), nodes[0].addr());
+    for node in &nodes[1..] {
+        node.kad.add_address(seed, seed_addr.clone());
+        node.kad.bootstrap().await.expect("bootstrap");
+    }
+    // A second round lets early nodes learn of late ones.
+    for node in &nodes {
+        node.kad.bootstrap().await.expect("bootstrap");
+    }
+    nodes
+}
+
+fn true_closest(nodes: &[Node], key: &Key, k: usize) -> Vec<PeerId> {
+    let mut ids: Vec<PeerId> = nodes.iter().map(|n| n.host.peer_id()).collect();
+    ids.sort_by_key(|p| key.distance(&Key::from_peer(p)));
+    ids.truncate(k);
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookups_find_the_true_closest_peers() {
+    let hub = MemoryHub::default();
+    let nodes = tokio::time::timeout(Duration::from_secs(60), network(&hub, 25))
+        .await
+        .unwrap();
+    for node in &nodes {
+        assert!(node.kad.routing_table_peers().len() >= 10, "tables fill up");
+    }
+    let target = Key::new(&b"some key"[..]);
+    let found = nodes[7]
+        .kad
+        .find_closest_peers(target.preimage().clone())
+        .await
+        .unwrap();
+    let found: Vec<PeerId> = found.iter().map(|p| p.id).collect();
+    let mut expected = true_closest(&nodes, &target, 21);
+    expected.retain(|p| *p != nodes[7].host.peer_id());
+    expected.truncate(20);
+    assert_eq!(found, expected);
+
+    let wanted = nodes[19].host.peer_id();
+    let addrs = nodes[3].kad.find_peer(wanted).await.unwrap();
+    assert!(addrs.contains(&nodes[19].addr()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_put_on_one_node_are_got_from_another() {
+    let hub = MemoryHub::default();
+    let nodes = tokio::time::timeout(Duration::from_secs(60), network(&hub, 12))
+        .await
+        .unwrap();
+    let record = Record::new(&b"/test/hello"[..], &b"world"[..]);
+    let put = nodes[2]
+        .kad
+        .put_record_with(record.clone(), Quorum::Majority)
+        .await
+        .unwrap();
+    assert!(put.stored >= 6, "stored at {}", put.stored);
+    let got = nodes[9].kad.get_record(&b"/test/hello"[..]).await.unwrap();
+    assert_eq!(got.value, record.value);
+
+    let missing = nodes[9].kad.get_record(&b"/test/missing"[..]).await;
+    assert!(matches!(missing, Err(KadError::NotFound)));
+
+    let refused = nodes[2]
+        .kad
+        .put_record(Record::new(&b"/nons/x"[..], &b"v"[..]))
+        .await;
+    assert!(matches!(refused, Err(KadError::InvalidRecord(_))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn providers_are_announced_and_found() {
+    let hub = MemoryHub::default();
+    let nodes = tokio::time::timeout(Duration::from_secs(60), network(&hub, 10))
+        .await
+        .unwrap();
+    let told = nodes[4].kad.start_providing(&b"content"[..]).await.unwrap();
+    assert!(told >= 5);
+    let providers = nodes[8].kad.get_providers(&b"content"[..]).await.unwrap();
+    assert_eq!(providers.len(), 1);
+    assert_eq!(providers[0].id, nodes[4].host.peer_id());
+    assert!(providers[0].addrs.contains(&nodes[4].addr()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_query_but_never_enter_tables_or_answer() {
+    let hub = MemoryHub::default();
+    let nodes = tokio::time::timeout(Duration::from_secs(60), network(&hub, 6))
+        .await
+        .unwrap();
+    let client = Node::start(&hub, Mode::Client).await;
+    client
+        .kad
+        .add_address(nodes[0].host.peer_id(), nodes[0].addr());
+    client.kad.bootstrap().await.unwrap();
+    assert!(client.kad.routing_table_peers().len() >= 5);
+    client
+        .kad
+        .put_record(Record::new(&b"/test/from-client"[..], &b"x"[..]))
+        .await
+        .unwrap();
+    assert_eq!(
+        nodes[5]
+            .kad
+            .get_record(&b"/test/from-client"[..])
+            .await
+            .unwrap()
+            .value,
+        Bytes::from_static(b"x")
+    );
+    let me = client.host.peer_id();
+    for node in &nodes {
+        assert!(
+            !node.kad.routing_table_peers().contains(&me),
+            "a client is never a table entry"
+        );
+    }
+    // Two protocols make the negotiation eager, so the refusal shows here.
+    let other = mycel_core::ProtocolId::from_static("/other/1.0.0");
+    let refused = nodes[1].host.new_stream(me, &[PROTOCOL_ID, other]).await;
+    assert!(refused.is_err(), "a client does not serve the protocol");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_and_oversize_requests_close_the_stream_and_the_server_lives() {
+    let hub = MemoryHub::default();
+    let nodes = tokio::time::timeout(Duration::from_secs(60), network(&hub, 3))
+        .await
+        .unwrap();
+    let server = nodes[0].host.peer_id();
+    let attacker = host(&hub).await;
+    attacker
+        .connect(&mycel_core::addr::with_peer_id(&nodes[0].addr(), &server).unwrap())
+        .await
+        .unwrap();
+    for garbage in [
+        vec![0x05, 0xff, 0xff, 0xff, 0xff, 0xff], // undecodable protobuf
+        vec![0xff, 0xff, 0xff, 0xff, 0x7f],       // length far over the maximum
+        vec![0x10, 0x08],                         // truncated
+    ] {
+        let mut stream = attacker.new_stream(server, &[PROTOCOL_ID]).await.unwrap();
+        stream.io.write_all(&garbage).await.unwrap();
+        let _ = stream.io.shutdown().await;
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(
+            Duration::from_secs(15),
+            tokio::io::AsyncReadExt::read_to_end(&mut stream.io, &mut rest),
+        )
+        .await;
+        assert!(read.is_ok(), "the server ends the stream");
+        assert!(rest.is_empty(), "and answers nothing");
+    }
+    let still = nodes[1]
+        .kad
+        .find_closest_peers(Bytes::copy_from_slice(server.as_bytes()))
+        .await
+        .unwrap();
+    assert!(
+        still.iter().any(|p| p.id == server),
+        "the server still answers"
+    );
+}
