@@ -4,6 +4,7 @@
 
 mod config;
 mod dht;
+mod dht_map;
 mod error;
 mod key;
 mod protocol;
@@ -25,6 +26,7 @@ pub use crate::{
         Quorum,
     },
     dht::{GetRecordOk, Kademlia, PutRecordOk},
+    dht_map::{DEFAULT_MAP_NAMESPACE, DhtMap},
     error::KadError,
     key::{Distance, Key},
     protocol::{

@@ -218,3 +218,24 @@ async fn garbage_and_oversize_requests_close_the_stream_and_the_server_lives() {
         "the server still answers"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dht_map_is_a_shared_dictionary() {
+    let hub = MemoryHub::default();
+    let nodes = tokio::time::timeout(Duration::from_secs(60), network(&hub, 8))
+        .await
+        .unwrap();
+    let maps: Vec<mycel_kad::DhtMap> = nodes
+        .iter()
+        .map(|n| mycel_kad::DhtMap::new(n.kad.clone()))
+        .collect();
+    maps[1].put("colour", "green").await.unwrap();
+    assert_eq!(
+        maps[6].get("colour").await.unwrap().as_deref(),
+        Some(&b"green"[..])
+    );
+    assert_eq!(maps[6].get("shape").await.unwrap(), None);
+    maps[3].put("colour", "blue").await.unwrap();
+    // With fewer than k nodes every node is among the closest: all hold the new value.
+    assert_eq!(maps[5].get("colour").await.unwrap().as_deref(), Some(&b"blue"[..]));
+}
