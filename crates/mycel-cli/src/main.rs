@@ -1,10 +1,13 @@
 //! `mycel`: run a libp2p node, or pair with another implementation's node.
 //!
-//! - `mycel node [--listen ADDR]... [--bootstrap ADDR]...`: a long-running node.
-//! - `mycel listen [--muxer yamux|mplex]`: serve ping, identify and perf on 127.0.0.1
-//!   for a test peer; the first stdout line is `LISTEN <multiaddr>/p2p/<peer-id>`, then
-//!   `IDENTIFY <peer-id> <agent-version>` for each identify received.
-//! - `mycel dial <multiaddr>/p2p/<id>`: connect, ping once, print one JSON line.
+//! - `mycel node [--listen ADDR]... [--bootstrap ADDR]...`: a long-running node, serving
+//!   the Kademlia DHT.
+//! - `mycel listen [--muxer yamux|mplex] [--kad]`: serve ping, identify and perf (and
+//!   with `--kad` the DHT) on 127.0.0.1 for a test peer; the first stdout line is
+//!   `LISTEN <multiaddr>/p2p/<peer-id>`, then `IDENTIFY <peer-id> <agent-version>` for
+//!   each identify received.
+//! - `mycel dial <multiaddr>/p2p/<id> [--kad-put KEY=VALUE] [--kad-get KEY]`: connect,
+//!   ping once, optionally store and fetch a DHT record at the peer, print one JSON line.
 //! - `mycel perf <multiaddr>/p2p/<id> --upload-bytes N --download-bytes M`: one perf run,
 //!   one JSON line.
 //!
@@ -15,14 +18,16 @@ mod json;
 use std::{
     io::{IsTerminal, Write},
     process,
+    sync::Arc,
     time::{Duration, Instant},
 };
 
 use clap::{Parser, Subcommand, ValueEnum, error::ErrorKind};
-use futures::StreamExt;
+use futures::{StreamExt, future::join_all};
 use mycel::{
     DefaultStack, Host, Multiaddr, Muxer, Network, NetworkEvent, PeerId,
     core::{Protocol, addr::split_peer_id},
+    kad::{self, AcceptAll, KadConfig, KadError, Kademlia, Mode, Quorum, Record, Validators},
     perf, ping,
     switch::ListenError,
 };
@@ -43,14 +48,15 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run a node: listen (all interfaces, port 4001 or a free one), serve ping, log
-    /// connections, until Ctrl-C.
+    /// Run a node: listen (all interfaces, port 4001 or a free one), serve ping and the
+    /// Kademlia DHT, log connections, until Ctrl-C.
     Node {
         /// Address to listen on (repeatable); default /ip4/0.0.0.0/tcp/4001 and
         /// /ip6/::/tcp/4001.
         #[arg(long = "listen", value_name = "ADDR")]
         listen: Vec<Multiaddr>,
-        /// Peer to connect to at start, as <multiaddr>/p2p/<peer-id> (repeatable).
+        /// Peer to connect to at start, as <multiaddr>/p2p/<peer-id> (repeatable); it
+        /// also seeds the DHT's routing table.
         #[arg(long = "bootstrap", value_name = "ADDR", value_parser = p2p_addr)]
         bootstrap: Vec<Multiaddr>,
     },
@@ -61,6 +67,10 @@ enum Command {
         /// The one muxer offered.
         #[arg(long, value_enum, default_value_t = MuxerArg::Yamux)]
         muxer: MuxerArg,
+        /// Also serve the Kademlia DHT (server mode), storing any record whose key starts
+        /// with /test/.
+        #[arg(long)]
+        kad: bool,
     },
     /// Connect to a peer, ping it once and print one JSON line.
     Dial {
@@ -70,6 +80,13 @@ enum Command {
         /// The one muxer offered.
         #[arg(long, value_enum, default_value_t = MuxerArg::Yamux)]
         muxer: MuxerArg,
+        /// Store a record at the peer through its Kademlia DHT (e.g. /test/colour=green).
+        #[arg(long = "kad-put", value_name = "KEY=VALUE", value_parser = kad_put)]
+        kad_put: Option<KadPut>,
+        /// Fetch a record from the peer's DHT (after any --kad-put); the JSON line gains
+        /// "kad_get", the value or null.
+        #[arg(long = "kad-get", value_name = "KEY", value_parser = kad_key)]
+        kad_get: Option<String>,
         /// Give up after this many seconds.
         #[arg(long = "timeout-s", value_name = "S", default_value_t = 30.0, value_parser = seconds)]
         timeout_s: f64,
@@ -115,6 +132,44 @@ fn p2p_addr(s: &str) -> Result<Multiaddr, String> {
         Ok((_, Some(_))) => Ok(addr),
         Ok((_, None)) => Err("the address must end with /p2p/<peer-id>".into()),
         Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A `--kad-put KEY=VALUE` argument.
+#[derive(Debug, Clone)]
+struct KadPut {
+    key: String,
+    value: String,
+}
+
+/// The DHT work `dial` does after the ping.
+#[derive(Debug, Default)]
+struct KadOps {
+    put: Option<KadPut>,
+    get: Option<String>,
+}
+
+impl KadOps {
+    fn is_empty(&self) -> bool {
+        self.put.is_none() && self.get.is_none()
+    }
+}
+
+fn kad_put(s: &str) -> Result<KadPut, String> {
+    let Some((key, value)) = s.split_once('=') else {
+        return Err("expected KEY=VALUE".into());
+    };
+    Ok(KadPut {
+        key: kad_key(key)?,
+        value: value.to_string(),
+    })
+}
+
+fn kad_key(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        Err("the key is empty".into())
+    } else {
+        Ok(s.to_string())
     }
 }
 
@@ -196,12 +251,20 @@ fn fail(error: &str) -> i32 {
 async fn run(command: Command) -> i32 {
     match command {
         Command::Node { listen, bootstrap } => node(listen, bootstrap).await,
-        Command::Listen { muxer } => listen(muxer.into()).await,
+        Command::Listen { muxer, kad } => listen(muxer.into(), kad).await,
         Command::Dial {
             addr,
             muxer,
+            kad_put,
+            kad_get,
             timeout_s,
-        } => dial(addr, muxer.into(), Duration::from_secs_f64(timeout_s)).await,
+        } => {
+            let kad = KadOps {
+                put: kad_put,
+                get: kad_get,
+            };
+            dial(addr, muxer.into(), kad, Duration::from_secs_f64(timeout_s)).await
+        }
         Command::Perf {
             addr,
             upload_bytes,
@@ -236,7 +299,7 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-async fn dial(addr: Multiaddr, muxer: Muxer, limit: Duration) -> i32 {
+async fn dial(addr: Multiaddr, muxer: Muxer, kad: KadOps, limit: Duration) -> i32 {
     let host = match client_host(muxer).await {
         Ok(host) => host,
         Err(e) => return fail(&e),
@@ -257,23 +320,33 @@ async fn dial(addr: Multiaddr, muxer: Muxer, limit: Duration) -> i32 {
                 None
             }
         };
-        Ok::<_, String>((peer, connect, rtt, identity))
+        let got = if kad.is_empty() {
+            None
+        } else {
+            let protocols = identity.as_ref().map(|info| &info.protocols[..]);
+            kad_exchange(&host, peer, &addr, &kad, protocols).await?
+        };
+        Ok::<_, String>((peer, connect, rtt, identity, got))
     };
     let code = match tokio::time::timeout(limit, work).await {
-        Ok(Ok((peer, connect, rtt, identity))) => {
+        Ok(Ok((peer, connect, rtt, identity, got))) => {
             let peer = peer.to_string();
             let (agent, protocols) = match identity {
                 Some(info) => (Some(info.agent_version), info.protocols),
                 None => (None, Vec::new()),
             };
-            emit(&object(&[
+            let mut fields = vec![
                 ("ok", Value::Bool(true)),
                 ("peer", Value::Str(&peer)),
                 ("rtt_ms", Value::Num(ms(rtt))),
                 ("connect_ms", Value::Num(ms(connect))),
                 ("agent", agent.as_deref().map_or(Value::Null, Value::Str)),
                 ("protocols", Value::StrList(&protocols)),
-            ]));
+            ];
+            if let Some(value) = &got {
+                fields.push(("kad_get", value.as_deref().map_or(Value::Null, Value::Str)));
+            }
+            emit(&object(&fields));
             0
         }
         Ok(Err(e)) => fail(&e),
@@ -281,6 +354,62 @@ async fn dial(addr: Multiaddr, muxer: Muxer, limit: Duration) -> i32 {
     };
     host.close().await;
     code
+}
+
+/// Runs `ops` against the connected `peer` with a client-mode DHT node whose only known
+/// server is that peer. Returns `Some(value or None)` when a get was asked for.
+async fn kad_exchange(
+    host: &Host,
+    peer: PeerId,
+    addr: &Multiaddr,
+    ops: &KadOps,
+    protocols: Option<&[String]>,
+) -> Result<Option<Option<String>>, String> {
+    let protocol = kad::PROTOCOL_ID;
+    if protocols.is_some_and(|list| !list.iter().any(|p| p == protocol.as_str())) {
+        return Err(format!(
+            "kad: the peer does not serve {}",
+            protocol.as_str()
+        ));
+    }
+    let (remote_addr, _) = split_peer_id(addr).map_err(|e| e.to_string())?;
+    // The peer judges the records: accept everything locally, store what it accepts.
+    let config = KadConfig::default()
+        .with_mode(Mode::Client)
+        .with_validators(Validators::accept_all())
+        .with_bootstrap_interval(None);
+    let dht = Kademlia::new(Arc::new(host.clone()), config);
+    dht.add_address(peer, remote_addr);
+    let result = async {
+        if let Some(put) = &ops.put {
+            let record = Record::new(put.key.clone(), put.value.clone());
+            dht.put_record_with(record, Quorum::One)
+                .await
+                .map_err(|e| format!("kad put: {e}"))?;
+        }
+        let Some(key) = &ops.get else {
+            return Ok(None);
+        };
+        // A put also stored the record locally: drop that copy, so a value found comes
+        // from the peer.
+        dht.with_state(|s| s.store.remove(key.as_bytes()));
+        match dht.get_record_with(key.clone(), Quorum::One).await {
+            Ok(found) => Ok(Some(Some(
+                String::from_utf8_lossy(&found.record.value).into_owned(),
+            ))),
+            Err(KadError::NotFound) => Ok(Some(None)),
+            Err(e) => Err(format!("kad get: {e}")),
+        }
+    }
+    .await;
+    dht.close().await;
+    result
+}
+
+/// The validators of `listen --kad` (and, extended, of `node`): the spec's, and any
+/// record under `/test/`.
+fn test_validators() -> Validators {
+    Validators::with_defaults().with("test", AcceptAll)
 }
 
 async fn run_perf(addr: Multiaddr, params: perf::RunParams, muxer: Muxer, limit: Duration) -> i32 {
@@ -315,7 +444,7 @@ async fn run_perf(addr: Multiaddr, params: perf::RunParams, muxer: Muxer, limit:
     code
 }
 
-async fn listen(muxer: Muxer) -> i32 {
+async fn listen(muxer: Muxer, kad: bool) -> i32 {
     let host = match Host::builder()
         .with_tcp_noise(&[muxer])
         .listen_on(loopback())
@@ -330,6 +459,13 @@ async fn listen(muxer: Muxer) -> i32 {
     };
     host.set_stream_handler(ping::PROTOCOL_ID, ping::handler());
     host.set_stream_handler(perf::PROTOCOL_ID, perf::handler());
+    let dht = kad.then(|| {
+        let config = KadConfig::default()
+            .with_mode(Mode::Server)
+            .with_validators(test_validators())
+            .with_bootstrap_interval(None);
+        Kademlia::new(Arc::new(host.clone()), config)
+    });
     let shutdown = ShutdownSignal::install();
     let mut events = host.events();
     host.switch().spawn(async move {
@@ -352,6 +488,9 @@ async fn listen(muxer: Muxer) -> i32 {
     tokio::select! {
         _ = shutdown.wait() => {}
         _ = stdin_closed() => {}
+    }
+    if let Some(dht) = dht {
+        dht.close().await;
     }
     host.close().await;
     0
@@ -398,6 +537,13 @@ async fn node(listen: Vec<Multiaddr>, bootstrap: Vec<Multiaddr>) -> i32 {
         }
     };
     host.set_stream_handler(ping::PROTOCOL_ID, ping::handler());
+    let validators = test_validators().with(kad::DEFAULT_MAP_NAMESPACE, AcceptAll);
+    let dht = Kademlia::new(
+        Arc::new(host.clone()),
+        KadConfig::default()
+            .with_mode(Mode::Server)
+            .with_validators(validators),
+    );
     let explicit = !listen.is_empty();
     let addrs = if explicit {
         listen
@@ -417,6 +563,7 @@ async fn node(listen: Vec<Multiaddr>, bootstrap: Vec<Multiaddr>) -> i32 {
             Ok(_) => {}
             Err(e) if explicit => {
                 eprintln!("mycel: cannot listen on {addr}: {e}");
+                dht.close().await;
                 host.close().await;
                 return 1;
             }
@@ -425,6 +572,7 @@ async fn node(listen: Vec<Multiaddr>, bootstrap: Vec<Multiaddr>) -> i32 {
     }
     if host.listen_addrs().is_empty() {
         eprintln!("mycel: could not listen on any address");
+        dht.close().await;
         host.close().await;
         return 1;
     }
@@ -457,24 +605,52 @@ async fn node(listen: Vec<Multiaddr>, bootstrap: Vec<Multiaddr>) -> i32 {
             }
         }
     });
-    for addr in bootstrap {
-        let host = host.clone();
+    for addr in &bootstrap {
+        if let Ok((base, Some(peer))) = split_peer_id(addr) {
+            dht.add_address(peer, base);
+        }
+    }
+    if !bootstrap.is_empty() {
+        let (host, dht) = (host.clone(), dht.clone());
         host.switch().clone().spawn(async move {
-            match host.connect(&addr).await {
-                Ok(peer) => match ping::ping_peer(&host, peer).await {
-                    Ok(rtt) => tracing::info!(%peer, ?rtt, "bootstrap peer reachable"),
-                    Err(e) => {
-                        tracing::warn!(%peer, error = %e, "bootstrap peer does not answer ping")
-                    }
-                },
-                Err(e) => tracing::warn!(%addr, error = %e, "bootstrap failed"),
+            let reached = join_all(bootstrap.iter().map(|addr| connect_bootstrap(&host, addr)))
+                .await
+                .into_iter()
+                .filter(|reached| *reached)
+                .count();
+            if reached == 0 {
+                return;
+            }
+            match dht.bootstrap().await {
+                Ok(size) => tracing::info!(routing_table = size, "DHT bootstrap done"),
+                Err(e) => tracing::warn!(error = %e, "DHT bootstrap failed"),
             }
         });
     }
     shutdown.wait().await;
     tracing::info!("shutting down");
+    dht.close().await;
     host.close().await;
     0
+}
+
+/// Connects to a bootstrap peer and pings it; whether it is connected.
+async fn connect_bootstrap(host: &Host, addr: &Multiaddr) -> bool {
+    match host.connect(addr).await {
+        Ok(peer) => {
+            match ping::ping_peer(host, peer).await {
+                Ok(rtt) => tracing::info!(%peer, ?rtt, "bootstrap peer reachable"),
+                Err(e) => {
+                    tracing::warn!(%peer, error = %e, "bootstrap peer does not answer ping")
+                }
+            }
+            true
+        }
+        Err(e) => {
+            tracing::warn!(%addr, error = %e, "bootstrap failed");
+            false
+        }
+    }
 }
 
 /// Listens on `addr`; when `fallback` is set and the port is taken, on a free port of

@@ -17,8 +17,14 @@ struct Listener {
 
 impl Listener {
     fn start(muxer: &str) -> Self {
+        Self::with_args(&["--muxer", muxer])
+    }
+
+    /// `mycel listen` with these flags.
+    fn with_args(flags: &[&str]) -> Self {
         let mut child = Command::new(MYCEL)
-            .args(["listen", "--muxer", muxer])
+            .arg("listen")
+            .args(flags)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -154,6 +160,65 @@ fn perf_moves_the_bytes_asked_for() {
 }
 
 #[test]
+fn dial_puts_and_gets_dht_records_at_a_kad_listener() {
+    let listener = Listener::with_args(&["--kad"]);
+    let dial = |flags: &[&str]| {
+        let mut args = vec!["dial", &listener.addr, "--timeout-s", "10"];
+        args.extend_from_slice(flags);
+        mycel(&args)
+    };
+
+    let out = dial(&["--kad-put", "/test/k=v", "--kad-get", "/test/k"]);
+    let line = stdout(&out);
+    assert!(out.status.success(), "{line}");
+    assert_eq!(line.lines().count(), 1, "{line}");
+    assert_eq!(field(&line, "ok"), "true");
+    assert_eq!(field(&line, "kad_get"), "\"v\"");
+    assert!(
+        field(&line, "protocols").contains("\"/ipfs/kad/1.0.0\""),
+        "{line}"
+    );
+
+    // Another process, with an empty store of its own, finds the record at the listener.
+    let out = dial(&["--kad-get", "/test/k"]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert_eq!(field(&stdout(&out), "kad_get"), "\"v\"");
+
+    let out = dial(&["--kad-get", "/test/missing"]);
+    let line = stdout(&out);
+    assert!(out.status.success(), "{line}");
+    assert_eq!(field(&line, "ok"), "true");
+    assert_eq!(field(&line, "kad_get"), "null");
+
+    // A put alone adds no field; the value is there afterwards.
+    let out = dial(&["--kad-put", "/test/k=w"]);
+    let line = stdout(&out);
+    assert!(out.status.success(), "{line}");
+    assert!(!line.contains("kad_get"), "{line}");
+    let out = dial(&["--kad-get", "/test/k"]);
+    assert_eq!(field(&stdout(&out), "kad_get"), "\"w\"");
+
+    // The listener stores /test/ keys only: the put reaches no quorum.
+    let out = dial(&["--kad-put", "/other/k=v"]);
+    assert_eq!(out.status.code(), Some(1));
+    let line = stdout(&out);
+    assert_eq!(field(&line, "ok"), "false");
+    assert!(field(&line, "error").contains("quorum"), "{line}");
+}
+
+#[test]
+fn dht_flags_against_a_peer_without_the_dht_fail() {
+    let listener = Listener::start("yamux");
+    for flags in [["--kad-get", "/test/k"], ["--kad-put", "/test/k=v"]] {
+        let out = mycel(&["dial", &listener.addr, flags[0], flags[1]]);
+        assert_eq!(out.status.code(), Some(1), "{flags:?}");
+        let line = stdout(&out);
+        assert_eq!(field(&line, "ok"), "false");
+        assert!(field(&line, "error").contains("/ipfs/kad/1.0.0"), "{line}");
+    }
+}
+
+#[test]
 fn listener_exits_at_end_of_stdin() {
     let mut listener = Listener::start("yamux");
     drop(listener.stdin.take());
@@ -230,6 +295,25 @@ fn bad_usage_is_one_line_and_exit_2() {
             "seconds",
         ),
         (&["frobnicate"][..], "frobnicate"),
+        (
+            &[
+                "dial",
+                "/ip4/127.0.0.1/tcp/1/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA",
+                "--kad-put",
+                "/test/novalue",
+            ][..],
+            "KEY=VALUE",
+        ),
+        (
+            &[
+                "dial",
+                "/ip4/127.0.0.1/tcp/1/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA",
+                "--kad-get",
+                "",
+            ][..],
+            "empty",
+        ),
+        (&["listen", "--kad=yes"][..], "--kad"),
     ] {
         let out = mycel(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
@@ -293,10 +377,18 @@ fn node_prints_its_identity_serves_ping_and_stops_on_sigterm() {
             &addr,
         ])
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn second node");
+    let second_addr = BufReader::new(second.stdout.take().unwrap())
+        .lines()
+        .nth(1)
+        .unwrap()
+        .unwrap()
+        .strip_prefix("listening on ")
+        .expect("second node's address line")
+        .to_string();
     let out = mycel(&["dial", &addr]);
     assert!(out.status.success(), "{}", stdout(&out));
     assert_eq!(field(&stdout(&out), "peer"), format!("\"{peer}\""));
@@ -308,6 +400,24 @@ fn node_prints_its_identity_serves_ping_and_stops_on_sigterm() {
         .map_while(Result::ok)
         .any(|l| l.contains("bootstrap peer reachable"));
     assert!(reached, "the second node never reached its bootstrap peer");
+    let bootstrapped = log
+        .by_ref()
+        .take(50)
+        .map_while(Result::ok)
+        .find(|l| l.contains("DHT bootstrap"))
+        .expect("the second node never bootstrapped its DHT");
+    assert!(
+        bootstrapped.contains("DHT bootstrap done routing_table=1"),
+        "{bootstrapped}"
+    );
+
+    // Both nodes serve the DHT, DhtMap keys included: a record put through the first is
+    // found through the second.
+    let out = mycel(&["dial", &addr, "--kad-put", "/map/colour=green"]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    let out = mycel(&["dial", &second_addr, "--kad-get", "/map/colour"]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert_eq!(field(&stdout(&out), "kad_get"), "\"green\"");
 
     terminate(&second);
     assert!(wait_exit(&mut second).success());

@@ -458,14 +458,18 @@ impl Inner {
             write_message(&mut stream.io, &encode_request(request)).await?;
             if !request.expects_response() {
                 stream.io.shutdown().await?;
-                // Wait for the receiver to close, so the message is read before the
-                // stream goes away.
-                let mut sink = [0u8; 64];
-                let _ = tokio::time::timeout(ADD_PROVIDER_LINGER, async {
-                    use tokio::io::AsyncReadExt;
-                    while matches!(stream.io.read(&mut sink).await, Ok(n) if n > 0) {}
-                })
-                .await;
+                // The message is sent. Keep the stream until the receiver closes it, so
+                // it is read before the stream goes away; but in the background, since
+                // a receiver may be slow to close (rust-libp2p over mplex queues its
+                // close without flushing it), and that is no failure of the request.
+                self.spawn(async move {
+                    let mut sink = [0u8; 64];
+                    let _ = tokio::time::timeout(ADD_PROVIDER_LINGER, async {
+                        use tokio::io::AsyncReadExt;
+                        while matches!(stream.io.read(&mut sink).await, Ok(n) if n > 0) {}
+                    })
+                    .await;
+                });
                 return Ok(None);
             }
             let bytes = read_message(&mut stream.io, self.config.max_message_size)

@@ -1,6 +1,50 @@
 //! The libp2p Kademlia DHT (`/ipfs/kad/1.0.0`, libp2p/specs kad-dht/README.md).
 //!
-//! TODO crate docs
+//! A [`Kademlia`] node runs on anything that implements [`mycel_core::Network`] (a mycel
+//! `Host`, or a test double). It finds the peers closest to a key, stores and fetches
+//! records, and announces and finds content providers:
+//!
+//! ```no_run
+//! # async fn run(host: std::sync::Arc<dyn mycel_core::Network>, seed: mycel_core::PeerId, addr: mycel_core::Multiaddr) -> Result<(), mycel_kad::KadError> {
+//! use mycel_kad::{AcceptAll, KadConfig, Kademlia, Mode, Record, Validators};
+//!
+//! let config = KadConfig::default()
+//!     .with_mode(Mode::Server)
+//!     .with_validators(Validators::with_defaults().with("test", AcceptAll));
+//! let kad = Kademlia::new(host, config);
+//! kad.add_address(seed, addr);
+//! kad.bootstrap().await?;
+//! kad.put_record(Record::new("/test/greeting", "hello")).await?;
+//! let record = kad.get_record("/test/greeting").await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Layers
+//! - The wire ([`Request`], [`Response`], [`encode_request`], [`decode_response`], ...):
+//!   `uvarint(len) || protobuf` per proto/kad.proto, at most
+//!   [`DEFAULT_MAX_MESSAGE_SIZE`] bytes, peer lists and addresses capped.
+//! - State machines without IO or clock: the [`RoutingTable`] (256 k-buckets; a full
+//!   bucket probes its least recently seen entry before replacing it), the iterative
+//!   [`Lookup`] (alpha requests in flight, slow peers stop counting after the request
+//!   timeout, done when the k closest have answered), the bounded [`MemoryStore`] and
+//!   the answering side ([`DhtState::handle_request`]). Simulations drive these
+//!   directly.
+//! - [`Kademlia`], the async node: it answers on a stream handler in server mode, puts
+//!   peers that identify reports as DHT servers in its table, runs queries, bootstraps
+//!   periodically, expires records and republishes its own.
+//! - [`DhtMap`]: a string-keyed dictionary on top.
+//!
+//! # Modes
+//! In [`Mode::Server`] the node registers the protocol (identify announces it) and
+//! answers; in [`Mode::Client`] it only asks, and others keep it out of their tables.
+//! Without a forced mode a node starts as a client and turns server when the network
+//! reports an external address.
+//!
+//! # Records
+//! A record's key picks its validator by namespace (`/pk/...` is built in and checks
+//! that the value is the public key of the peer id in the key). Keys in no known
+//! namespace are refused, as go-libp2p does; [`Validators::accept_all`] accepts
+//! everything, as rust-libp2p does.
 
 mod config;
 mod dht;

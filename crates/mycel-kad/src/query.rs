@@ -293,6 +293,13 @@ impl Lookup {
             .is_some_and(|c| matches!(c.state, State::Waiting { .. } | State::Late))
     }
 
+    /// Requests on the chain that led to `peer`, counting the request to `peer` itself
+    /// (1 for a peer we started from).
+    pub fn hops_to(&self, peer: &PeerId) -> Option<u32> {
+        let d = self.distances.get(peer)?;
+        self.candidates.get(d).map(|c| c.depth + 1)
+    }
+
     /// Up to `k` peers that answered, nearest first: the lookup's result.
     pub fn closest_succeeded(&self) -> Vec<PeerId> {
         self.candidates

@@ -233,19 +233,30 @@ impl RoutingTable {
     }
 
     /// The `n` entries closest to `target`, nearest first.
+    ///
+    /// Buckets are visited in the order of their distance to the target, so only about
+    /// `n` entries are measured: every entry of bucket `i` differs from us first at bit
+    /// `i`, which fixes how its distance to the target compares with other buckets'.
     pub fn closest(&self, target: &Key, n: usize) -> Vec<&Entry> {
-        let mut all: Vec<(Distance, &Entry)> = self
-            .entries()
-            .map(|e| (e.key.distance(target), e))
-            .collect();
-        if all.len() > n && n > 0 {
-            all.select_nth_unstable_by_key(n - 1, |(d, _)| *d);
-            all.truncate(n);
-        } else if n == 0 {
-            all.clear();
+        let mut out: Vec<(Distance, &Entry)> = Vec::with_capacity(n.min(self.len));
+        if n == 0 {
+            return Vec::new();
         }
-        all.sort_unstable_by_key(|(d, _)| *d);
-        all.into_iter().map(|(_, e)| e).collect()
+        let to_target = self.local.distance(target);
+        for bucket in bucket_order(&to_target) {
+            let entries = &self.buckets[bucket].entries;
+            if entries.is_empty() {
+                continue;
+            }
+            let start = out.len();
+            out.extend(entries.iter().map(|e| (e.key.distance(target), e)));
+            out[start..].sort_unstable_by_key(|(d, _)| *d);
+            if out.len() >= n {
+                break;
+            }
+        }
+        out.truncate(n);
+        out.into_iter().map(|(_, e)| e).collect()
     }
 
     /// Keys to look up to refresh the table: one random key in each bucket from the
@@ -281,6 +292,24 @@ impl RoutingTable {
     pub fn local_peer(&self) -> &PeerId {
         &self.local_peer
     }
+}
+
+/// Bucket indices from nearest to farthest from a target at `to_target` from us.
+///
+/// With `t` the highest set bit of `to_target`: bucket `t` first (its entries agree
+/// with the target on bit `t`); then lower buckets whose bit is set in `to_target`
+/// (entering them clears a bit of the distance), highest first; then lower buckets whose
+/// bit is clear (entering them sets one), lowest first; then buckets above `t`, lowest
+/// first. A target equal to our key has every bucket as "above".
+fn bucket_order(to_target: &Distance) -> impl Iterator<Item = usize> + '_ {
+    let bit = |i: usize| to_target.0[31 - i / 8] >> (i % 8) & 1 == 1;
+    let top = to_target.bucket_index();
+    let below = top.unwrap_or(0);
+    let first = top.into_iter();
+    let set = (0..below).rev().filter(move |&i| bit(i));
+    let clear = (0..below).filter(move |&i| !bit(i));
+    let above = top.map_or(0, |t| t + 1)..256;
+    first.chain(set).chain(clear).chain(above)
 }
 
 fn capped(mut addrs: Vec<Multiaddr>) -> Vec<Multiaddr> {
@@ -436,6 +465,29 @@ mod tests {
         assert_eq!(got, expected);
         assert!(table.len() <= 300);
         assert!(table.bucket_sizes().iter().all(|&n| n <= 20));
+    }
+
+    #[test]
+    fn closest_matches_brute_force_for_many_targets_and_sizes() {
+        let now = Instant::now();
+        let mut table = RoutingTable::new(PeerId::random(), 4);
+        for _ in 0..400 {
+            table.insert(PeerId::random(), vec![], now);
+        }
+        let mut targets: Vec<Key> = (0..50u32)
+            .map(|i| Key::new(i.to_be_bytes().to_vec()))
+            .collect();
+        targets.push(table.local_key().clone());
+        targets.extend(table.entries().take(5).map(|e| e.key.clone()));
+        for target in &targets {
+            let mut all: Vec<&Entry> = table.entries().collect();
+            all.sort_by_key(|e| e.key.distance(target));
+            for n in [0, 1, 3, 7, 20, 1000] {
+                let got: Vec<PeerId> = table.closest(target, n).iter().map(|e| e.peer).collect();
+                let want: Vec<PeerId> = all.iter().take(n).map(|e| e.peer).collect();
+                assert_eq!(got, want, "n = {n}");
+            }
+        }
     }
 
     #[test]

@@ -237,5 +237,72 @@ async fn dht_map_is_a_shared_dictionary() {
     assert_eq!(maps[6].get("shape").await.unwrap(), None);
     maps[3].put("colour", "blue").await.unwrap();
     // With fewer than k nodes every node is among the closest: all hold the new value.
-    assert_eq!(maps[5].get("colour").await.unwrap().as_deref(), Some(&b"blue"[..]));
+    assert_eq!(
+        maps[5].get("colour").await.unwrap().as_deref(),
+        Some(&b"blue"[..])
+    );
+}
+
+/// A receiver that reads an ADD_PROVIDER but never closes the stream (rust-libp2p over
+/// mplex queues its close without flushing it) got the announcement: the sender counts
+/// it at once, neither waiting for the close nor timing the request out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn add_provider_to_a_peer_that_never_closes_the_stream_counts_at_once() {
+    use mycel_core::framing::{read_length_prefixed, write_length_prefixed};
+    use mycel_kad::{Request, Response, decode_request, encode_response};
+
+    let hub = MemoryHub::default();
+    let sloppy = host(&hub).await;
+    let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
+    sloppy.set_stream_handler(
+        PROTOCOL_ID,
+        mycel_core::stream_handler(move |mut stream| {
+            let seen_tx = seen_tx.clone();
+            async move {
+                while let Ok(bytes) = read_length_prefixed(&mut stream.io, 1 << 16).await {
+                    match decode_request(&bytes) {
+                        Ok(Request::FindNode { .. }) => {
+                            let answer = Response::FindNode {
+                                closer_peers: Vec::new(),
+                            };
+                            let _ =
+                                write_length_prefixed(&mut stream.io, &encode_response(&answer))
+                                    .await;
+                            let _ = stream.io.flush().await;
+                        }
+                        Ok(Request::AddProvider { key, .. }) => {
+                            let _ = seen_tx.send(key);
+                        }
+                        _ => return,
+                    }
+                }
+                // Holds the stream, never closing it.
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                drop(stream);
+            }
+        }),
+    );
+    let node = Node::start(&hub, Mode::Client).await;
+    node.kad
+        .add_address(sloppy.peer_id(), sloppy.listen_addrs()[0].clone());
+    let started = tokio::time::Instant::now();
+    let told = tokio::time::timeout(
+        Duration::from_secs(10),
+        node.kad.start_providing(&b"content"[..]),
+    )
+    .await
+    .expect("start_providing returns")
+    .expect("start_providing succeeds");
+    assert_eq!(told, 1, "the announcement was delivered");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "no wait for the close: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        seen.recv().await.as_deref(),
+        Some(&b"content"[..]),
+        "the receiver read it"
+    );
+    node.kad.close().await;
 }

@@ -25,6 +25,7 @@
 //! | `noise` | [`noise`] (mycel-noise) | yes |
 //! | `yamux`, `mplex` | [`yamux`], [`mplex`] | yes |
 //! | `ping`, `perf` | [`ping`], [`perf`] | yes |
+//! | `kad` | [`kad`] (mycel-kad, the Kademlia DHT) | yes |
 //!
 //! [`core`], [`multistream`], [`switch`], [`host`] and [`identify`] are always there.
 
@@ -34,6 +35,8 @@ pub use mycel_core::{
 };
 pub use mycel_host::{self as host, Host, HostBuilder};
 pub use mycel_identify as identify;
+#[cfg(feature = "kad")]
+pub use mycel_kad as kad;
 #[cfg(feature = "memory")]
 pub use mycel_memory as memory;
 #[cfg(feature = "mplex")]
