@@ -183,6 +183,18 @@ impl KadConfig {
         self
     }
 
+    /// Sets how often own records are put again.
+    pub fn with_republish_interval(mut self, interval: Duration) -> Self {
+        self.republish_interval = interval;
+        self
+    }
+
+    /// Sets how often provided keys are announced again.
+    pub fn with_reprovide_interval(mut self, interval: Duration) -> Self {
+        self.reprovide_interval = interval;
+        self
+    }
+
     /// The lookup parameters this configuration implies.
     pub fn lookup(&self) -> LookupConfig {
         LookupConfig {

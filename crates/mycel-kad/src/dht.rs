@@ -336,7 +336,11 @@ impl Inner {
     }
 
     async fn run(self: Arc<Self>, mut events: futures::stream::BoxStream<'static, NetworkEvent>) {
-        let mut maintenance = tokio::time::interval(MAINTENANCE_INTERVAL);
+        let period = MAINTENANCE_INTERVAL
+            .min(self.config.republish_interval / 2)
+            .min(self.config.reprovide_interval / 2)
+            .max(Duration::from_millis(100));
+        let mut maintenance = tokio::time::interval(period);
         let start = tokio::time::Instant::now();
         let mut bootstrap = self
             .config

@@ -306,3 +306,44 @@ async fn add_provider_to_a_peer_that_never_closes_the_stream_counts_at_once() {
     );
     node.kad.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn own_records_are_republished_and_provided_keys_reannounced() {
+    let hub = MemoryHub::default();
+    let nodes = tokio::time::timeout(Duration::from_secs(60), network(&hub, 4))
+        .await
+        .unwrap();
+    let publisher = Node::start(&hub, Mode::Server).await;
+    let fast = config(Mode::Server)
+        .with_republish_interval(Duration::from_millis(500))
+        .with_reprovide_interval(Duration::from_millis(500));
+    let kad = Kademlia::new(Arc::new(publisher.host.clone()), fast);
+    kad.add_address(nodes[0].host.peer_id(), nodes[0].addr());
+    kad.bootstrap().await.unwrap();
+    kad.put_record(Record::new(&b"/test/again"[..], &b"1"[..]))
+        .await
+        .unwrap();
+    kad.start_providing(&b"again"[..]).await.unwrap();
+    let holder = &nodes[2].kad;
+    let me = publisher.host.peer_id();
+    holder.with_state(|s| {
+        assert!(s.store.remove(b"/test/again").is_some());
+        s.store.remove_provider(b"again", &me);
+    });
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let back = holder.with_state(|s| {
+                let now = std::time::Instant::now();
+                s.store.get(b"/test/again", now).is_some()
+                    && !s.store.providers(b"again", now).is_empty()
+            });
+            if back {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the record and the provider come back");
+    kad.close().await;
+}
