@@ -12,6 +12,10 @@
 //!   on an inbound connection is not trusted.
 //! - Its record store accepts any record (no validation), at most 65 KiB values; kad
 //!   messages are limited to 16 KiB.
+//! - It stores the addresses of a received ADD_PROVIDER with `/p2p/<provider>` appended.
+//! - Over mplex, it closes an inbound kad stream the remote has closed (after an
+//!   ADD_PROVIDER, say) with a frame it only queues: the remote sees the close at the
+//!   connection's next flush, which may be seconds later if nothing else is sent.
 
 use std::{
     collections::HashMap,
