@@ -43,6 +43,8 @@ pub struct KadSimConfig {
     pub latency: (Duration, Duration),
     /// Lookup parameters.
     pub lookup: LookupConfig,
+    /// Print each phase to stderr as it ends.
+    pub progress: bool,
 }
 
 impl Default for KadSimConfig {
@@ -61,6 +63,7 @@ impl Default for KadSimConfig {
                 alpha: 3,
                 request_timeout: Duration::from_secs(10),
             },
+            progress: false,
         }
     }
 }
@@ -283,6 +286,16 @@ impl KadSim {
         self.base + self.queue.now()
     }
 
+    fn phase(&self, name: &str) {
+        if self.config.progress {
+            eprintln!(
+                "kad-sim: {name} done at {:.1} s virtual, {} requests so far",
+                self.queue.now().as_secs_f64(),
+                self.total_requests
+            );
+        }
+    }
+
     /// Runs every phase and reports.
     pub fn run(mut self) -> KadSimReport {
         let n = self.nodes.len();
@@ -303,10 +316,12 @@ impl KadSim {
             );
         }
         self.run_events();
+        self.phase("joins");
         // A periodic refresh, as every node runs one.
         let all: Vec<usize> = (0..n).collect();
         self.start_all(&all, |_, _| (Kind::Bootstrap { refresh: None }, None));
         self.run_events();
+        self.phase("refresh");
         let mean_table_size = self
             .nodes
             .iter()
@@ -335,6 +350,7 @@ impl KadSim {
             outcome.closest.first() == truth.first()
         });
         report.lookup_recall = recall / ids.len().max(1) as f64;
+        self.phase("lookups");
 
         // Puts, then gets from other nodes.
         let keys: Vec<Bytes> = (0..self.config.records)
@@ -353,9 +369,10 @@ impl KadSim {
         report.puts = self.report(&ids, |_, i, _| stored[i] > 0);
         report.gets = self.gets(&keys, true);
         report.gets_to_completion = self.gets(&keys, false);
+        self.phase("puts and gets");
 
         // Churn: nodes leave without a word; the records must survive.
-        let leaving = (n as f64 * self.config.churn).round() as usize;
+        let leaving = (n as f64 * self.config.churn.clamp(0.0, 0.9)).round() as usize;
         let mut order: Vec<usize> = (0..n).collect();
         order.shuffle(&mut self.rng);
         for &i in order.iter().take(leaving) {
@@ -524,10 +541,13 @@ impl KadSim {
         let origin = self.queries[q].origin;
         if let Kind::Bootstrap { refresh } = &mut self.queries[q].kind {
             let targets = refresh.get_or_insert_with(|| {
-                self.nodes[origin]
+                // Popped from the end: farthest bucket first, as the node does.
+                let mut targets = self.nodes[origin]
                     .state
                     .table
-                    .refresh_targets(&mut self.rng)
+                    .refresh_targets(&mut self.rng);
+                targets.reverse();
+                targets
             });
             let Some(next) = targets.pop() else {
                 self.finish(q, true, 0);

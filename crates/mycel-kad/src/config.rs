@@ -70,7 +70,9 @@ pub struct KadConfig {
     /// The protocol id (a private DHT uses its own).
     pub protocol: ProtocolId,
     /// `Some` forces a mode; `None` starts as a client and turns server once the
-    /// network reports an external address (a peer-confirmed observed address).
+    /// network reports an external address candidate (an address at which two peers
+    /// saw us; not a proof of reachability, which needs AutoNAT). [`crate::Kademlia::set_mode`]
+    /// also forces the mode.
     pub mode: Option<Mode>,
     /// Bucket size, result size and replication factor.
     pub k: usize,

@@ -35,6 +35,9 @@ use crate::{
 /// Interval of store expiry, republishing and reproviding checks.
 const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(30);
 
+/// Records (or provided keys) put again at once when republishing (or reproviding).
+const MAX_CONCURRENT_REPUBLISH: usize = 8;
+
 /// How long the sender of an ADD_PROVIDER waits for the receiver to close the stream
 /// (so the message is read before the stream goes away).
 const ADD_PROVIDER_LINGER: Duration = Duration::from_secs(5);
@@ -53,6 +56,8 @@ struct Inner {
     local: PeerId,
     state: Mutex<DhtState>,
     server: AtomicBool,
+    /// The user chose the mode; the automatic switch stays out of it.
+    forced: AtomicBool,
     /// Records this node put, put again every republish interval.
     published: Mutex<HashMap<Bytes, Record>>,
     /// Keys this node provides, announced again every reprovide interval.
@@ -103,6 +108,7 @@ impl Kademlia {
             local,
             state: Mutex::new(state),
             server: AtomicBool::new(false),
+            forced: AtomicBool::new(config.mode.is_some()),
             published: Mutex::new(HashMap::new()),
             provided: Mutex::new(HashSet::new()),
             rng: Mutex::new(StdRng::from_entropy()),
@@ -142,6 +148,7 @@ impl Kademlia {
     /// Switches mode: a server registers the protocol handler (identify then announces
     /// it), a client removes it.
     pub fn set_mode(&self, mode: Mode) {
+        self.inner.forced.store(true, Ordering::Release);
         self.inner.set_server(mode == Mode::Server);
     }
 
@@ -233,9 +240,26 @@ impl Kademlia {
         let mut local = record.clone();
         local.publisher = Some(inner.local);
         local.expires = None;
-        lock(&inner.state)
-            .store
-            .put(local.clone(), Instant::now())?;
+        {
+            let mut state = lock(&inner.state);
+            let now = Instant::now();
+            if let Err(crate::StoreError::Full) = state.store.put(local.clone(), now) {
+                // Records held for others make room for our own.
+                let victim = state
+                    .store
+                    .records()
+                    .filter(|r| r.publisher != Some(inner.local))
+                    .min_by_key(|r| r.expires)
+                    .map(|r| r.key.clone());
+                match victim {
+                    Some(key) => {
+                        state.store.remove(&key);
+                        state.store.put(local.clone(), now)?;
+                    }
+                    None => return Err(crate::StoreError::Full.into()),
+                }
+            }
+        }
         {
             let mut published = lock(&inner.published);
             if published.len() < inner.config.store.max_records
@@ -296,6 +320,9 @@ impl std::fmt::Debug for Kademlia {
 
 impl Inner {
     fn set_server(self: &Arc<Self>, server: bool) {
+        if server && self.token.is_cancelled() {
+            return;
+        }
         let was = self.server.swap(server, Ordering::AcqRel);
         if was == server {
             return;
@@ -410,7 +437,7 @@ impl Inner {
                 }
             }
             NetworkEvent::ExternalAddrCandidate(addr)
-                if self.config.mode.is_none() && !self.is_server() =>
+                if !self.forced.load(Ordering::Acquire) && !self.is_server() =>
             {
                 debug!(%addr, "kad: external address found; switching to server mode");
                 self.set_server(true);
@@ -499,10 +526,17 @@ impl Inner {
         let from = stream.peer;
         for _ in 0..MAX_REQUESTS_PER_STREAM {
             let read = read_message(&mut stream.io, self.config.max_message_size);
-            let bytes = match tokio::time::timeout(INBOUND_IDLE_TIMEOUT, read).await {
-                Ok(Ok(Some(bytes))) => bytes,
-                Ok(Ok(None)) | Err(_) => break,
-                Ok(Err(e)) => {
+            let read = async {
+                tokio::select! {
+                    read = tokio::time::timeout(INBOUND_IDLE_TIMEOUT, read) => Some(read),
+                    _ = self.token.cancelled() => None,
+                }
+            };
+            let bytes = match read.await {
+                None => return,
+                Some(Ok(Ok(Some(bytes)))) => bytes,
+                Some(Ok(Ok(None)) | Err(_)) => break,
+                Some(Ok(Err(e))) => {
                     debug!(%from, "kad: bad inbound message: {e}");
                     return;
                 }
@@ -677,11 +711,14 @@ impl Inner {
 
     async fn bootstrap(self: &Arc<Self>) -> Result<usize, KadError> {
         self.closest_peers(Key::from_peer(&self.local)).await?;
-        let targets = {
-            let state = lock(&self.state);
-            let mut rng = lock(&self.rng);
-            state.table.refresh_targets(&mut *rng)
-        };
+        // Finding keys in deep buckets costs many hashes: do it on a copy of the table,
+        // off the async threads, without holding the state.
+        let table = lock(&self.state).table.clone();
+        let mut rng =
+            StdRng::from_rng(&mut *lock(&self.rng)).map_err(|e| KadError::Io(e.into()))?;
+        let targets = tokio::task::spawn_blocking(move || table.refresh_targets(&mut rng))
+            .await
+            .unwrap_or_default();
         for target in targets {
             if let Err(e) = self.closest_peers(target).await {
                 debug!("kad: refresh lookup failed: {e}");
@@ -708,6 +745,7 @@ impl Inner {
         let target = Key::new(key.clone());
         let mut stats = LookupStats::default();
         let mut without_record = Vec::new();
+        let mut closest = Vec::new();
         if found.len() < needed {
             let seeds = self.seeds(&target);
             if seeds.is_empty() && found.is_empty() {
@@ -733,9 +771,16 @@ impl Inner {
             })
             .await?;
             stats = lookup.stats();
+            closest = lookup.closest_succeeded();
         }
         if found.is_empty() {
             return Err(KadError::NotFound);
+        }
+        if found.len() < needed {
+            return Err(KadError::GetQuorumFailed {
+                found: found.len(),
+                quorum: needed,
+            });
         }
         let best = {
             let state = lock(&self.state);
@@ -745,11 +790,12 @@ impl Inner {
         let record = found[best].1.clone();
         let (peers, outdated): (Vec<_>, Vec<_>) =
             found.iter().partition(|(_, r)| r.value == record.value);
-        // Entry correction: peers with a worse record, or none though asked, get the best.
+        // Entry correction: peers that returned a worse record, and peers among the k
+        // closest that had none, get the best.
         let correct: Vec<PeerId> = outdated
             .iter()
             .map(|(p, _)| *p)
-            .chain(without_record)
+            .chain(without_record.into_iter().filter(|p| closest.contains(p)))
             .filter(|p| *p != self.local)
             .take(self.config.k)
             .collect();
@@ -801,27 +847,36 @@ impl Inner {
 
     fn republish(self: &Arc<Self>) {
         let records: Vec<Record> = lock(&self.published).values().cloned().collect();
-        for record in records {
-            let me = self.clone();
-            let quorum = self.config.quorum;
-            self.spawn(async move {
-                if let Err(e) = me.put_to_closest(record, quorum).await {
-                    debug!("kad: republish failed: {e}");
-                }
-            });
-        }
+        let me = self.clone();
+        self.spawn(async move {
+            futures::stream::iter(records)
+                .for_each_concurrent(MAX_CONCURRENT_REPUBLISH, |record| {
+                    let me = me.clone();
+                    async move {
+                        if let Err(e) = me.put_to_closest(record, me.config.quorum).await {
+                            debug!("kad: republish failed: {e}");
+                        }
+                    }
+                })
+                .await;
+        });
     }
 
     fn reprovide(self: &Arc<Self>) {
         let keys: Vec<Bytes> = lock(&self.provided).iter().cloned().collect();
-        for key in keys {
-            let me = self.clone();
-            self.spawn(async move {
-                if let Err(e) = me.provide(key).await {
-                    debug!("kad: reprovide failed: {e}");
-                }
-            });
-        }
+        let me = self.clone();
+        self.spawn(async move {
+            futures::stream::iter(keys)
+                .for_each_concurrent(MAX_CONCURRENT_REPUBLISH, |key| {
+                    let me = me.clone();
+                    async move {
+                        if let Err(e) = me.provide(key).await {
+                            debug!("kad: reprovide failed: {e}");
+                        }
+                    }
+                })
+                .await;
+        });
     }
 
     async fn provide(self: &Arc<Self>, key: Bytes) -> Result<usize, KadError> {

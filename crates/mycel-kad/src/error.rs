@@ -65,6 +65,14 @@ pub enum KadError {
         /// Peers required.
         quorum: usize,
     },
+    /// Fewer peers than the quorum returned a record.
+    #[error("quorum not reached: {found} of {quorum} peers returned the record")]
+    GetQuorumFailed {
+        /// Records found.
+        found: usize,
+        /// Records required.
+        quorum: usize,
+    },
     /// The DHT was shut down.
     #[error("the DHT is closed")]
     Closed,

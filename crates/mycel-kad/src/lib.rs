@@ -74,8 +74,8 @@ pub use crate::{
     error::KadError,
     key::{Distance, Key},
     protocol::{
-        ConnectionType, MessageType, PeerInfo, Request, Response, decode_request, decode_response,
-        encode_request, encode_response,
+        ConnectionType, MAX_WIRE_ADDRS, MAX_WIRE_PEERS, MessageType, PeerInfo, Request, Response,
+        decode_request, decode_response, encode_request, encode_response,
     },
     query::{Lookup, LookupConfig, LookupPoll, LookupStats},
     record::{ProviderRecord, Record},
@@ -101,8 +101,10 @@ pub const K_VALUE: usize = 20;
 /// Requests one lookup keeps in flight.
 pub const ALPHA_VALUE: usize = 3;
 
-/// Default largest message accepted: go-libp2p's limit (rust-libp2p sends at most 16 KiB).
-pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 4 * 1024 * 1024;
+/// Default largest message accepted. rust-libp2p sends at most 16 KiB and go-libp2p
+/// accepts up to 4 MiB; real answers (20 peers with their addresses, a record of at most
+/// a few KiB) stay far below 1 MiB, which bounds what one request can make us hold.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 1024 * 1024;
 
 /// Peers kept from one message's `closerPeers` or `providerPeers` (more are dropped).
 pub const MAX_PEERS_PER_MESSAGE: usize = 64;

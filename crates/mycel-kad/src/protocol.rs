@@ -340,7 +340,89 @@ pub fn encode_response(response: &Response) -> Vec<u8> {
     msg.encode_to_vec()
 }
 
+/// Peer entries a message may carry on the wire before it is refused unread (decoding
+/// keeps [`MAX_PEERS_PER_MESSAGE`] of them).
+pub const MAX_WIRE_PEERS: usize = 256;
+
+/// Addresses a peer entry may carry on the wire before the message is refused unread
+/// (decoding keeps [`MAX_ADDRS_PER_PEER`]).
+pub const MAX_WIRE_ADDRS: usize = 128;
+
+/// Walks the protobuf fields without decoding them and refuses a message with more peer
+/// entries or addresses than a decoder should materialise: tiny entries on the wire
+/// (two bytes each) would otherwise become large structures in memory.
+fn check_counts(bytes: &[u8]) -> Result<(), KadError> {
+    let mut peers = 0;
+    for_each_field(bytes, |field, value| {
+        if field == 8 || field == 9 {
+            peers += 1;
+            if peers > MAX_WIRE_PEERS {
+                return Err(format!("more than {MAX_WIRE_PEERS} peer entries"));
+            }
+            let Some(peer) = value else {
+                return Err("a peer entry that is not a message".to_string());
+            };
+            let mut addrs = 0;
+            for_each_field(peer, |field, _| {
+                if field == 2 {
+                    addrs += 1;
+                    if addrs > MAX_WIRE_ADDRS {
+                        return Err(format!("more than {MAX_WIRE_ADDRS} addresses for one peer"));
+                    }
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
+    })
+    .map_err(KadError::InvalidMessage)
+}
+
+/// Calls `f(field number, Some(bytes) for length-delimited values)` for each top-level
+/// field of a protobuf message.
+fn for_each_field(
+    mut bytes: &[u8],
+    mut f: impl FnMut(u64, Option<&[u8]>) -> Result<(), String>,
+) -> Result<(), String> {
+    let varint = |bytes: &mut &[u8]| -> Result<u64, String> {
+        let (v, rest) =
+            unsigned_varint::decode::u64(bytes).map_err(|e| format!("bad varint: {e}"))?;
+        *bytes = rest;
+        Ok(v)
+    };
+    while !bytes.is_empty() {
+        let key = varint(&mut bytes)?;
+        let field = key >> 3;
+        match key & 7 {
+            0 => {
+                varint(&mut bytes)?;
+                f(field, None)?;
+            }
+            1 | 5 => {
+                let n = if key & 7 == 1 { 8 } else { 4 };
+                if bytes.len() < n {
+                    return Err("truncated fixed-width field".to_string());
+                }
+                bytes = &bytes[n..];
+                f(field, None)?;
+            }
+            2 => {
+                let len = varint(&mut bytes)?;
+                if len > bytes.len() as u64 {
+                    return Err("truncated length-delimited field".to_string());
+                }
+                let (value, rest) = bytes.split_at(len as usize);
+                bytes = rest;
+                f(field, Some(value))?;
+            }
+            wire => return Err(format!("unsupported wire type {wire}")),
+        }
+    }
+    Ok(())
+}
+
 fn decode(bytes: &[u8]) -> Result<(MessageType, pb::Message), KadError> {
+    check_counts(bytes)?;
     let msg = pb::Message::decode(bytes).map_err(|e| KadError::InvalidMessage(e.to_string()))?;
     Ok((MessageType::from_wire(msg.r#type)?, msg))
 }
@@ -636,6 +718,41 @@ mod tests {
         let (a, mut b) = tokio::io::duplex(64);
         drop(a);
         assert!(read_message(&mut b, 100).await.unwrap().is_none());
+    }
+
+    #[test]
+    fn a_flood_of_tiny_peer_entries_is_refused_before_decoding() {
+        // 0x42 0x00: an empty closerPeers entry, two bytes each.
+        let mut bytes = vec![0x08, 0x04];
+        for _ in 0..=MAX_WIRE_PEERS {
+            bytes.extend_from_slice(&[0x42, 0x00]);
+        }
+        assert!(
+            matches!(decode_response(&bytes), Err(KadError::InvalidMessage(m)) if m.contains("peer entries"))
+        );
+        let mut one_peer = vec![0x0a, 0x00]; // empty id
+        for _ in 0..=MAX_WIRE_ADDRS {
+            one_peer.extend_from_slice(&[0x12, 0x00]);
+        }
+        let mut bytes = vec![0x08, 0x04, 0x42];
+        let mut buf = unsigned_varint::encode::usize_buffer();
+        bytes.extend_from_slice(unsigned_varint::encode::usize(one_peer.len(), &mut buf));
+        bytes.extend_from_slice(&one_peer);
+        assert!(
+            matches!(decode_response(&bytes), Err(KadError::InvalidMessage(m)) if m.contains("addresses"))
+        );
+    }
+
+    #[test]
+    fn a_real_sized_answer_passes_the_count_check() {
+        let response = Response::GetProviders {
+            providers: (0..20).map(|_| peer(8)).collect(),
+            closer_peers: (0..20).map(|_| peer(8)).collect(),
+        };
+        assert_eq!(
+            decode_response(&encode_response(&response)).unwrap(),
+            response
+        );
     }
 
     proptest! {

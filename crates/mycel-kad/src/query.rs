@@ -146,19 +146,19 @@ impl Lookup {
         }
         let distance = self.target.distance(&Key::from_peer(&peer));
         if self.candidates.len() >= MAX_CANDIDATES {
-            let Some((&farthest, _)) = self.candidates.iter().next_back() else {
+            // Make room by dropping the farthest candidate not yet asked (or failed),
+            // if it is farther than the newcomer.
+            let farthest = self
+                .candidates
+                .iter()
+                .rev()
+                .find(|(_, c)| matches!(c.state, State::NotContacted | State::Failed))
+                .map(|(d, _)| *d);
+            let Some(farthest) = farthest.filter(|f| *f > distance) else {
                 return;
             };
-            let removable = matches!(
-                self.candidates[&farthest].state,
-                State::NotContacted | State::Failed
-            );
-            if farthest <= distance || !removable {
-                return;
-            }
-            let gone = self.candidates.remove(&farthest).map(|c| c.peer);
-            if let Some(gone) = gone {
-                self.distances.remove(&gone);
+            if let Some(gone) = self.candidates.remove(&farthest) {
+                self.distances.remove(&gone.peer);
             }
         }
         self.distances.insert(peer, distance);

@@ -20,7 +20,8 @@ pub const PENDING_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Buckets deeper than this many shared prefix bits are not refreshed by random lookups
 /// (finding a key that deep costs about `2^bits` hashes; the self lookup fills them).
-pub const MAX_REFRESH_PREFIX: u32 = 15;
+/// (Enough for networks of about `k * 2^13` = 160,000 nodes.)
+pub const MAX_REFRESH_PREFIX: u32 = 13;
 
 /// One peer in the table.
 #[derive(Debug, Clone)]
@@ -68,7 +69,8 @@ pub enum InsertOutcome {
         /// The entry to probe.
         probe: PeerId,
     },
-    /// Not added: our own id, or the bucket is full with a newcomer already waiting.
+    /// Not added: our own id, or the bucket is full with a newcomer already waiting
+    /// (this peer or another; no new probe is needed).
     Rejected,
 }
 
@@ -147,8 +149,9 @@ impl RoutingTable {
         let probe = bucket.entries[0].peer;
         match &mut bucket.pending {
             Some(pending) if pending.entry.peer == peer => {
+                // Already waiting, and its probe already under way.
                 merge_addrs(&mut pending.entry.addrs, entry.addrs);
-                InsertOutcome::Pending { probe }
+                InsertOutcome::Rejected
             }
             Some(pending) if now.saturating_duration_since(pending.since) < PENDING_TIMEOUT => {
                 InsertOutcome::Rejected
@@ -275,7 +278,8 @@ impl RoutingTable {
     }
 
     /// A random key whose distance to us falls in `bucket`, found by trying random
-    /// preimages (about `2^(256 - bucket)` tries; `None` past 2^16 tries).
+    /// preimages (about `2^(256 - bucket)` tries; `None` past 2^16 tries, which is rare
+    /// down to bucket `255 - MAX_REFRESH_PREFIX`).
     pub fn random_key_in_bucket(&self, bucket: usize, rng: &mut impl RngCore) -> Option<Key> {
         for _ in 0..(1u32 << 16) {
             let mut bytes = [0u8; 32];
@@ -392,6 +396,11 @@ mod tests {
         assert_eq!(
             table.insert(newcomer, vec![], now),
             InsertOutcome::Pending { probe: old }
+        );
+        assert_eq!(
+            table.insert(newcomer, vec![], now),
+            InsertOutcome::Rejected,
+            "a pending peer seen again does not start a second probe"
         );
         let third = peer_in_bucket(&table, 254);
         assert_eq!(

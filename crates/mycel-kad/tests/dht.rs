@@ -347,3 +347,50 @@ async fn own_records_are_republished_and_provided_keys_reannounced() {
     .expect("the record and the provider come back");
     kad.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn modes_switch_the_handler_and_dropping_the_node_removes_it() {
+    let hub = MemoryHub::default();
+    let node = Node::start(&hub, Mode::Server).await;
+    let kad_id = PROTOCOL_ID.as_str().to_string();
+    let serves = |host: &Host| host.protocols().iter().any(|p| p.as_str() == kad_id);
+    assert!(serves(&node.host));
+    node.kad.set_mode(Mode::Client);
+    assert!(!serves(&node.host));
+    node.kad.set_mode(Mode::Server);
+    assert!(serves(&node.host));
+    let host = node.host.clone();
+    drop(node);
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while serves(&host) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the last handle dropped stops the node and removes its handler");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_get_below_its_quorum_fails() {
+    let hub = MemoryHub::default();
+    let nodes = tokio::time::timeout(Duration::from_secs(60), network(&hub, 4))
+        .await
+        .unwrap();
+    nodes[0]
+        .kad
+        .put_record(Record::new(&b"/test/few"[..], &b"v"[..]))
+        .await
+        .unwrap();
+    let ten = Quorum::N(std::num::NonZeroUsize::new(10).unwrap());
+    let got = nodes[3].kad.get_record_with(&b"/test/few"[..], ten).await;
+    assert!(
+        matches!(
+            got,
+            Err(KadError::GetQuorumFailed {
+                found: 4,
+                quorum: 10
+            })
+        ),
+        "{got:?}"
+    );
+}

@@ -50,6 +50,7 @@ fn main() {
         lookups: args.lookups,
         records: args.records,
         churn: args.churn,
+        progress: true,
         ..KadSimConfig::default()
     };
     config.lookup.alpha = args.alpha.max(1);
