@@ -483,6 +483,13 @@ impl KadSim {
                 return;
             }
         }
+        self.queries[q].lookup = self.lookup_from(origin, target);
+        self.queries[q].started = self.queue.now();
+        self.step(q);
+    }
+
+    /// A lookup of `target` seeded from `origin`'s table.
+    fn lookup_from(&self, origin: usize, target: Key) -> Lookup {
         let seeds: Vec<PeerId> = self.nodes[origin]
             .state
             .table
@@ -490,9 +497,7 @@ impl KadSim {
             .into_iter()
             .map(|e| e.peer)
             .collect();
-        self.queries[q].lookup = Lookup::new(target, seeds, self.config.lookup);
-        self.queries[q].started = self.queue.now();
-        self.step(q);
+        Lookup::new(target, seeds, self.config.lookup)
     }
 
     fn step(&mut self, q: usize) {
@@ -553,17 +558,10 @@ impl KadSim {
                 self.finish(q, true, 0);
                 return;
             };
-            let seeds: Vec<PeerId> = self.nodes[origin]
-                .state
-                .table
-                .closest(&next, self.config.lookup.k)
-                .into_iter()
-                .map(|e| e.peer)
-                .collect();
             self.queries[q].request = encode_request(&Request::FindNode {
                 key: next.preimage().clone(),
             });
-            self.queries[q].lookup = Lookup::new(next, seeds, self.config.lookup);
+            self.queries[q].lookup = self.lookup_from(origin, next);
             self.step(q);
             return;
         }

@@ -847,31 +847,35 @@ impl Inner {
 
     fn republish(self: &Arc<Self>) {
         let records: Vec<Record> = lock(&self.published).values().cloned().collect();
-        let me = self.clone();
-        self.spawn(async move {
-            futures::stream::iter(records)
-                .for_each_concurrent(MAX_CONCURRENT_REPUBLISH, |record| {
-                    let me = me.clone();
-                    async move {
-                        if let Err(e) = me.put_to_closest(record, me.config.quorum).await {
-                            debug!("kad: republish failed: {e}");
-                        }
-                    }
-                })
-                .await;
+        self.spawn_bounded(records, "republish", |me, record| async move {
+            me.put_to_closest(record, me.config.quorum)
+                .await
+                .map(|_| ())
         });
     }
 
     fn reprovide(self: &Arc<Self>) {
         let keys: Vec<Bytes> = lock(&self.provided).iter().cloned().collect();
+        self.spawn_bounded(keys, "reprovide", |me, key| async move {
+            me.provide(key).await.map(|_| ())
+        });
+    }
+
+    /// Runs `job` on every item in one task, at most [`MAX_CONCURRENT_REPUBLISH`] at once.
+    fn spawn_bounded<T, F, Fut>(self: &Arc<Self>, items: Vec<T>, what: &'static str, job: F)
+    where
+        T: Send + 'static,
+        F: Fn(Arc<Self>, T) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<(), KadError>> + Send,
+    {
         let me = self.clone();
         self.spawn(async move {
-            futures::stream::iter(keys)
-                .for_each_concurrent(MAX_CONCURRENT_REPUBLISH, |key| {
-                    let me = me.clone();
+            futures::stream::iter(items)
+                .for_each_concurrent(MAX_CONCURRENT_REPUBLISH, |item| {
+                    let fut = job(me.clone(), item);
                     async move {
-                        if let Err(e) = me.provide(key).await {
-                            debug!("kad: reprovide failed: {e}");
+                        if let Err(e) = fut.await {
+                            debug!("kad: {what} failed: {e}");
                         }
                     }
                 })
