@@ -394,3 +394,83 @@ async fn a_get_below_its_quorum_fails() {
         "{got:?}"
     );
 }
+
+/// Values are decimal version numbers; the highest wins.
+struct Versioned;
+
+impl mycel_kad::Validator for Versioned {
+    fn validate(&self, _key: &[u8], value: &[u8]) -> Result<(), mycel_kad::ValidationError> {
+        std::str::from_utf8(value)
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(|_| ())
+            .ok_or_else(|| mycel_kad::ValidationError::Invalid("not a version".to_string()))
+    }
+
+    fn select(&self, _key: &[u8], values: &[&[u8]]) -> usize {
+        let version = |v: &[u8]| {
+            std::str::from_utf8(v)
+                .ok()
+                .and_then(|v| v.parse::<u64>().ok())
+        };
+        (0..values.len())
+            .max_by_key(|&i| version(values[i]))
+            .unwrap_or(0)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_picks_the_best_record_and_corrects_outdated_peers() {
+    let hub = MemoryHub::default();
+    let nodes = tokio::time::timeout(Duration::from_secs(60), network(&hub, 5))
+        .await
+        .unwrap();
+    for node in &nodes {
+        node.kad
+            .with_state(|s| s.validators.insert("ver", Arc::new(Versioned)));
+    }
+    let key = Bytes::from_static(b"/ver/app");
+    let now = std::time::Instant::now();
+    // Two holders disagree; nobody else has the record.
+    nodes[1]
+        .kad
+        .with_state(|s| s.store.put(Record::new(key.clone(), &b"3"[..]), now))
+        .unwrap();
+    nodes[2]
+        .kad
+        .with_state(|s| s.store.put(Record::new(key.clone(), &b"7"[..]), now))
+        .unwrap();
+    let all = Quorum::N(std::num::NonZeroUsize::new(2).unwrap());
+    let got = nodes[4]
+        .kad
+        .get_record_with(key.clone(), all)
+        .await
+        .unwrap();
+    assert_eq!(got.record.value, Bytes::from_static(b"7"));
+    assert_eq!(got.peers, vec![nodes[2].host.peer_id()]);
+    // The holder of the older version is sent the newer one.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let value = nodes[1].kad.with_state(|s| {
+                s.store
+                    .get(&key, std::time::Instant::now())
+                    .map(|r| r.value.clone())
+            });
+            if value.as_deref() == Some(&b"7"[..]) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("entry correction reaches the outdated peer");
+    // And a put of an older version is refused where the newer one is held.
+    let stale = nodes[0]
+        .kad
+        .put_record_with(Record::new(key.clone(), &b"5"[..]), Quorum::All)
+        .await;
+    assert!(
+        matches!(stale, Err(KadError::QuorumFailed { .. })),
+        "{stale:?}"
+    );
+}
