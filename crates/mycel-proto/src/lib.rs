@@ -35,3 +35,8 @@ pub mod identify {
 pub mod kad {
     include!(concat!(env!("OUT_DIR"), "/kad.rs"));
 }
+
+/// The pubsub RPC of floodsub and gossipsub (`proto/pubsub.proto`).
+pub mod pubsub {
+    include!(concat!(env!("OUT_DIR"), "/pubsub.rs"));
+}
