@@ -9,7 +9,14 @@ fn main() -> io::Result<()> {
         .join("..")
         .join("..")
         .join("proto");
-    let files = ["identify.proto", "kad.proto", "keys.proto", "noise.proto", "pubsub.proto"].map(|f| proto_dir.join(f));
+    let files = [
+        "identify.proto",
+        "kad.proto",
+        "keys.proto",
+        "noise.proto",
+        "pubsub.proto",
+    ]
+    .map(|f| proto_dir.join(f));
     for file in &files {
         println!("cargo:rerun-if-changed={}", file.display());
     }
