@@ -59,6 +59,7 @@
 
 mod codec;
 mod error;
+mod floodsub;
 mod limits;
 mod message;
 mod rpc;
@@ -72,6 +73,7 @@ use mycel_core::ProtocolId;
 pub use crate::{
     codec::{DecodedRpc, InvalidMessage, decode_rpc, encode_rpc, read_rpc, write_rpc},
     error::PubsubError,
+    floodsub::{Acceptance, Event, Floodsub, FloodsubConfig, MessageValidator},
     limits::RpcLimits,
     message::{
         Message, MessageId, MessageIdFn, SEQNO_LEN, content_message_id, default_message_id,
