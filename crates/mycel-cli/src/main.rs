@@ -352,9 +352,17 @@ async fn dial(addr: Multiaddr, muxer: Muxer, kad: KadOps, limit: Duration) -> i3
         Ok(Err(e)) => fail(&e),
         Err(_) => fail(&format!("timed out after {} s", limit.as_secs_f64())),
     };
+    // The answer is out. The remote identifies us on connecting too; give its request a
+    // moment to be answered before the connection goes (closing is abrupt).
+    if code == 0 {
+        tokio::time::sleep(DIAL_LINGER).await;
+    }
     host.close().await;
     code
 }
+
+/// How long `dial` keeps its connection after printing, for the remote's own identify.
+const DIAL_LINGER: Duration = Duration::from_millis(300);
 
 /// Runs `ops` against the connected `peer` with a client-mode DHT node whose only known
 /// server is that peer. Returns `Some(value or None)` when a get was asked for.

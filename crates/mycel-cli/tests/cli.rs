@@ -127,7 +127,19 @@ fn listener_prints_identify_lines() {
     let addr = first.strip_prefix("LISTEN ").unwrap().to_string();
     let out = mycel(&["dial", &addr]);
     assert!(out.status.success(), "{}", stdout(&out));
-    let line = lines.next().unwrap().unwrap();
+    // Read the next line on a thread, so a missing line fails the test instead of
+    // hanging it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(lines.next().and_then(Result::ok));
+    });
+    let line = rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .ok()
+        .flatten();
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = line.expect("an IDENTIFY line within 20 s");
     let mut words = line.split(' ');
     assert_eq!(words.next(), Some("IDENTIFY"), "{line}");
     assert!(words.next().unwrap().starts_with("12D3KooW"), "{line}");
@@ -136,8 +148,6 @@ fn listener_prints_identify_lines() {
         Some(format!("mycel/{}", env!("CARGO_PKG_VERSION")).as_str()),
         "{line}"
     );
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 #[test]
