@@ -351,6 +351,24 @@ async fn rust_has_provider(
         .any(|(p, addrs)| *p == provider && addrs.contains(&stored))
 }
 
+/// `mycel` announces itself as a provider of `key`: every one of `servers` is told and
+/// stores the record with mycel's address.
+async fn provide_to_rust(mycel: &MycelKad, key: &[u8], servers: &[RustNode]) {
+    let told = mycel
+        .kad
+        .start_providing(key.to_vec())
+        .await
+        .expect("mycel provides");
+    assert_eq!(told, servers.len());
+    let mycel_addr = mycel.addr();
+    for node in servers {
+        eventually("a rust server stores mycel's provider record", || {
+            rust_has_provider(node, key, mycel.id(), &mycel_addr)
+        })
+        .await;
+    }
+}
+
 /// mycel, a DHT client, uses a network of three rust-libp2p servers: FIND_NODE,
 /// PUT_VALUE, GET_VALUE, ADD_PROVIDER and GET_PROVIDERS, all sent by mycel.
 async fn mycel_client_of_rust_servers(muxer: Muxer) {
@@ -427,19 +445,7 @@ async fn mycel_client_of_rust_servers(muxer: Muxer) {
 
     // ADD_PROVIDER: each rust server stores mycel as a provider, with its address.
     let key = b"/test/provided-by-mycel".to_vec();
-    let told = mycel
-        .kad
-        .start_providing(key.clone())
-        .await
-        .expect("mycel provides");
-    assert_eq!(told, 3);
-    let mycel_addr = mycel.addr();
-    for node in &rust {
-        eventually("a rust server stores mycel's provider record", || {
-            rust_has_provider(node, &key, mycel.id(), &mycel_addr)
-        })
-        .await;
-    }
+    provide_to_rust(&mycel, &key, &rust).await;
 
     // GET_PROVIDERS: a key a rust server provides (rust sends only external addresses).
     let key = b"/test/provided-by-rust".to_vec();
@@ -622,19 +628,7 @@ async fn rust_clients_of_mycel_server(muxer: Muxer) {
     );
     // ...and one mycel announced to the rust servers.
     let key = b"/test/provided-by-mycel".to_vec();
-    let told = mycel
-        .kad
-        .start_providing(key.clone())
-        .await
-        .expect("mycel provides");
-    assert_eq!(told, 2);
-    let mycel_addr = mycel.addr();
-    for node in &servers {
-        eventually("a rust server stores mycel's provider record", || {
-            rust_has_provider(node, &key, mycel.id(), &mycel_addr)
-        })
-        .await;
-    }
+    provide_to_rust(&mycel, &key, &servers).await;
     assert_eq!(
         client.kad_get_providers(key.clone()).await,
         Ok(vec![to_rust(mycel.id())])
