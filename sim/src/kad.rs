@@ -22,6 +22,11 @@ use rand::{Rng, SeedableRng, rngs::StdRng, seq::SliceRandom};
 
 use crate::{EventQueue, Latency};
 
+/// A request's protobuf bytes, shared by every send of it.
+fn request_bytes(request: &Request) -> Bytes {
+    Bytes::from(encode_request(request))
+}
+
 /// Parameters of a run.
 #[derive(Debug, Clone)]
 pub struct KadSimConfig {
@@ -187,7 +192,7 @@ struct Query {
     origin: usize,
     kind: Kind,
     lookup: Lookup,
-    request: Vec<u8>,
+    request: Bytes,
     started: Duration,
     requests: usize,
     outcome: Option<Outcome>,
@@ -212,13 +217,13 @@ enum Event {
         from: usize,
         to: usize,
         query: usize,
-        bytes: Vec<u8>,
+        bytes: Bytes,
     },
     Response {
         from: usize,
         to: usize,
         query: usize,
-        bytes: Vec<u8>,
+        bytes: Bytes,
     },
     Fail {
         query: usize,
@@ -459,7 +464,7 @@ impl KadSim {
             origin,
             kind,
             lookup: Lookup::new(target, [], self.config.lookup),
-            request: encode_request(&request),
+            request: request_bytes(&request),
             started: Duration::ZERO,
             requests: 0,
             outcome: None,
@@ -519,7 +524,7 @@ impl KadSim {
         }
     }
 
-    fn send_request(&mut self, query: usize, from: usize, to: usize, bytes: Vec<u8>) {
+    fn send_request(&mut self, query: usize, from: usize, to: usize, bytes: Bytes) {
         self.queries[query].requests += 1;
         self.total_requests += 1;
         self.total_bytes += bytes.len() as u64;
@@ -558,7 +563,7 @@ impl KadSim {
                 self.finish(q, true, 0);
                 return;
             };
-            self.queries[q].request = encode_request(&Request::FindNode {
+            self.queries[q].request = request_bytes(&Request::FindNode {
                 key: next.preimage().clone(),
             });
             self.queries[q].lookup = self.lookup_from(origin, next);
@@ -582,7 +587,7 @@ impl KadSim {
                 let hops = query.lookup.stats().hops;
                 self.finish(q, true, hops);
                 // The PUT_VALUE requests travel as a follow-up query.
-                let bytes = encode_request(&Request::PutValue { record });
+                let bytes = request_bytes(&Request::PutValue { record });
                 self.queries.push(Query {
                     origin,
                     kind: Kind::Store {
@@ -692,7 +697,7 @@ impl KadSim {
         }
     }
 
-    fn on_request(&mut self, from: usize, to: usize, query: usize, bytes: Vec<u8>) {
+    fn on_request(&mut self, from: usize, to: usize, query: usize, bytes: Bytes) {
         if !self.nodes[to].alive {
             return;
         }
@@ -703,7 +708,7 @@ impl KadSim {
         let Ok(Some(response)) = self.nodes[to].state.handle_request(from_id, request, now) else {
             return;
         };
-        let bytes = encode_response(&response);
+        let bytes = Bytes::from(encode_response(&response));
         self.total_bytes += bytes.len() as u64;
         let delay = self.latency.between(from, to);
         self.queue.schedule(
@@ -717,7 +722,7 @@ impl KadSim {
         );
     }
 
-    fn on_response(&mut self, from: usize, to: usize, query: usize, bytes: Vec<u8>) {
+    fn on_response(&mut self, from: usize, to: usize, query: usize, bytes: Bytes) {
         if !self.nodes[to].alive {
             return;
         }
