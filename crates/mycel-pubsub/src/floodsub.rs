@@ -12,27 +12,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use mycel_core::PeerId;
+use mycel_core::{PeerId, ProtocolId};
 
 use crate::{
-    DEFAULT_SEEN_CAPACITY, DEFAULT_SEEN_TTL, DecodedRpc, MAX_TOPICS_PER_PEER, Message, MessageId,
-    MessageIdFn, Rpc, SeenCache, SubOpt, SubscriptionChange, Subscriptions, TopicHash,
-    ValidationMode, default_message_id,
+    Acceptance, DEFAULT_SEEN_CAPACITY, DEFAULT_SEEN_TTL, DecodedRpc, Event, FLOODSUB_PROTOCOL,
+    MAX_TOPICS_PER_PEER, Message, MessageId, MessageIdFn, MessageValidator, PeerConnection, Router,
+    Rpc, SeenCache, SubOpt, SubscriptionChange, Subscriptions, TopicHash, ValidationMode,
+    default_message_id, router::sends,
 };
-
-/// What the application decides about a received message before it is forwarded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Acceptance {
-    /// Deliver and forward.
-    Accept,
-    /// Drop, and count it against the peer that sent it.
-    Reject,
-    /// Drop quietly.
-    Ignore,
-}
-
-/// The application's check of a received message: `(sender, message)`.
-pub type MessageValidator = Arc<dyn Fn(&PeerId, &Message) -> Acceptance + Send + Sync>;
 
 /// Settings of a floodsub router.
 #[derive(Clone)]
@@ -74,48 +61,6 @@ impl std::fmt::Debug for FloodsubConfig {
             .field("validator", &self.validator.is_some())
             .finish_non_exhaustive()
     }
-}
-
-/// What the router asks of its caller, or tells it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Event {
-    /// Send this RPC to this peer.
-    Send {
-        /// The peer.
-        to: PeerId,
-        /// What to send.
-        rpc: Rpc,
-    },
-    /// A new message on a topic we are subscribed to.
-    Deliver {
-        /// The peer it came from (not necessarily its author).
-        from: PeerId,
-        /// Its id.
-        id: MessageId,
-        /// The message.
-        message: Message,
-    },
-    /// A peer sent something invalid (a reason to penalise or drop it).
-    Invalid {
-        /// The peer.
-        from: PeerId,
-        /// What was wrong.
-        reason: String,
-    },
-    /// A peer joined a topic.
-    Subscribed {
-        /// The peer.
-        peer: PeerId,
-        /// The topic.
-        topic: TopicHash,
-    },
-    /// A peer left a topic.
-    Unsubscribed {
-        /// The peer.
-        peer: PeerId,
-        /// The topic.
-        topic: TopicHash,
-    },
 }
 
 /// The floodsub router of one node.
@@ -299,11 +244,59 @@ impl Floodsub {
     }
 }
 
-fn sends(out: BTreeMap<PeerId, Rpc>) -> Vec<Event> {
-    out.into_iter()
-        .map(|(to, rpc)| Event::Send { to, rpc })
-        .collect()
+impl Router for Floodsub {
+    fn protocols(&self) -> Vec<ProtocolId> {
+        vec![FLOODSUB_PROTOCOL]
+    }
+
+    fn add_peer(&mut self, peer: PeerId, _connection: PeerConnection, _now: Instant) -> Vec<Event> {
+        Floodsub::add_peer(self, peer)
+    }
+
+    fn remove_peer(&mut self, peer: &PeerId, _now: Instant) -> Vec<Event> {
+        Floodsub::remove_peer(self, peer)
+    }
+
+    fn subscribe(&mut self, topic: TopicHash, _now: Instant) -> Vec<Event> {
+        Floodsub::subscribe(self, topic)
+    }
+
+    fn unsubscribe(&mut self, topic: &TopicHash, _now: Instant) -> Vec<Event> {
+        Floodsub::unsubscribe(self, topic)
+    }
+
+    fn publish(&mut self, message: Message, now: Instant) -> (MessageId, Vec<Event>) {
+        Floodsub::publish(self, message, now)
+    }
+
+    fn on_rpc(&mut self, from: PeerId, decoded: DecodedRpc, now: Instant) -> Vec<Event> {
+        Floodsub::on_rpc(self, from, decoded, now)
+    }
+
+    fn heartbeat_interval(&self) -> Duration {
+        FLOODSUB_HOUSEKEEPING
+    }
+
+    fn heartbeat(&mut self, now: Instant) -> Vec<Event> {
+        self.expire(now);
+        Vec::new()
+    }
+
+    fn subscriptions(&self) -> &Subscriptions {
+        &self.subscriptions
+    }
+
+    fn mesh_peers(&self, topic: &TopicHash) -> Vec<PeerId> {
+        self.subscriptions
+            .peers_in(topic)
+            .filter(|peer| self.peers.contains(peer))
+            .copied()
+            .collect()
+    }
 }
+
+/// How often floodsub forgets expired message ids.
+const FLOODSUB_HOUSEKEEPING: Duration = Duration::from_secs(1);
 
 #[cfg(test)]
 mod tests {
@@ -371,7 +364,7 @@ mod tests {
                     }
                     Event::Deliver { message, .. } => self.delivered.push((at, message)),
                     Event::Invalid { from, .. } => self.invalid.push((at, from)),
-                    Event::Subscribed { .. } | Event::Unsubscribed { .. } => {}
+                    _ => {}
                 }
             }
         }

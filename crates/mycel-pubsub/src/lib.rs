@@ -62,6 +62,7 @@ mod error;
 mod floodsub;
 mod limits;
 mod message;
+mod router;
 mod rpc;
 mod seen;
 mod signing;
@@ -73,12 +74,13 @@ use mycel_core::ProtocolId;
 pub use crate::{
     codec::{DecodedRpc, InvalidMessage, decode_rpc, encode_rpc, read_rpc, write_rpc},
     error::PubsubError,
-    floodsub::{Acceptance, Event, Floodsub, FloodsubConfig, MessageValidator},
+    floodsub::{Floodsub, FloodsubConfig},
     limits::RpcLimits,
     message::{
         Message, MessageId, MessageIdFn, SEQNO_LEN, content_message_id, default_message_id,
         rust_default_message_id,
     },
+    router::{Acceptance, Event, MessageValidator, PeerConnection, Router},
     rpc::{Control, Graft, IDontWant, IHave, IWant, PeerInfo, Prune, Rpc, SubOpt},
     seen::{DEFAULT_SEEN_CAPACITY, DEFAULT_SEEN_TTL, SeenCache},
     signing::{
