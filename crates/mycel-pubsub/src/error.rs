@@ -110,6 +110,9 @@ pub enum PubsubError {
     /// The signature does not verify.
     #[error("invalid signature")]
     InvalidSignature,
+    /// The pubsub node has stopped.
+    #[error("the pubsub node is closed")]
+    Closed,
 }
 
 impl From<FramingError> for PubsubError {

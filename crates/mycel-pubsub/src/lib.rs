@@ -65,7 +65,9 @@ mod message;
 mod router;
 mod rpc;
 mod seen;
+mod service;
 mod signing;
+mod split;
 mod subscriptions;
 mod topic;
 
@@ -83,9 +85,15 @@ pub use crate::{
     router::{Acceptance, Event, MessageValidator, PeerConnection, Router},
     rpc::{Control, Graft, IDontWant, IHave, IWant, PeerInfo, Prune, Rpc, SubOpt},
     seen::{DEFAULT_SEEN_CAPACITY, DEFAULT_SEEN_TTL, SeenCache},
+    service::{
+        DEFAULT_MAX_TRANSMIT_SIZE, DEFAULT_OUTBOUND_QUEUE_LEN, DEFAULT_SUBSCRIPTION_BUFFER,
+        DEFAULT_WRITE_TIMEOUT, Pubsub, PubsubConfig, PubsubEvent, PubsubStats, Received,
+        Subscription,
+    },
     signing::{
         Publisher, SIGNING_PREFIX, SigningPolicy, ValidationMode, seqno_from_time, sign, verify,
     },
+    split::split_rpc,
     subscriptions::{SubOptsOutcome, SubscriptionChange, Subscriptions},
     topic::{Topic, TopicHash},
 };
