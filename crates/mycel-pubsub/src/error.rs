@@ -113,6 +113,9 @@ pub enum PubsubError {
     /// The pubsub node has stopped.
     #[error("the pubsub node is closed")]
     Closed,
+    /// A router's settings contradict each other (gossipsub's `D_lo > D`, for instance).
+    #[error("invalid config: {0}")]
+    InvalidConfig(String),
 }
 
 impl From<FramingError> for PubsubError {

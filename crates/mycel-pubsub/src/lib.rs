@@ -60,6 +60,7 @@
 mod codec;
 mod error;
 mod floodsub;
+mod gossipsub;
 mod limits;
 mod message;
 mod router;
@@ -77,6 +78,10 @@ pub use crate::{
     codec::{DecodedRpc, InvalidMessage, decode_rpc, encode_rpc, read_rpc, write_rpc},
     error::PubsubError,
     floodsub::{Floodsub, FloodsubConfig},
+    gossipsub::{
+        Gossipsub, GossipsubConfig, PeerScore, PeerScoreParams, PeerScoreThresholds, RejectReason,
+        ScoreParamsError, TopicScoreParams,
+    },
     limits::RpcLimits,
     message::{
         Message, MessageId, MessageIdFn, SEQNO_LEN, content_message_id, default_message_id,
