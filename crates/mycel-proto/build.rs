@@ -15,6 +15,7 @@ fn main() -> io::Result<()> {
         "keys.proto",
         "noise.proto",
         "pubsub.proto",
+        "sync_table.proto",
     ]
     .map(|f| proto_dir.join(f));
     for file in &files {

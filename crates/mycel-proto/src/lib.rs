@@ -40,3 +40,8 @@ pub mod kad {
 pub mod pubsub {
     include!(concat!(env!("OUT_DIR"), "/pubsub.rs"));
 }
+
+/// mycel's replicated sync table: updates and snapshot paging (`proto/sync_table.proto`).
+pub mod sync_table {
+    include!(concat!(env!("OUT_DIR"), "/sync_table.rs"));
+}

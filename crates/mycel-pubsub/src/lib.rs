@@ -70,6 +70,7 @@ mod service;
 mod signing;
 mod split;
 mod subscriptions;
+mod sync_table;
 mod topic;
 
 use mycel_core::ProtocolId;
@@ -101,6 +102,15 @@ pub use crate::{
     split::split_rpc,
     subscriptions::{SubOptsOutcome, SubscriptionChange, Subscriptions},
     topic::{Topic, TopicHash},
+};
+pub use sync_table::{
+    ApplyOutcome, Entry, IgnoreReason, Lease, MAX_LEASE_DURATION, MAX_SNAPSHOT_PAGE_ENTRIES,
+    MAX_SNAPSHOT_PAGE_SIZE, MAX_SNAPSHOT_REQUEST_SIZE, MAX_TABLE_KEY_LEN, MAX_TABLE_KEYS,
+    MAX_TABLE_NAME_LEN, MAX_TABLE_UPDATE_SIZE, MAX_TABLE_VALUE_SIZE, MergeReport,
+    SYNC_TABLE_PROTOCOL, SYNC_TABLE_TOPIC_PREFIX, SnapshotPage, SnapshotRequest, SyncTable,
+    SyncTableError, SyncTableState, TOMBSTONE_TTL, Update, decode_snapshot_request,
+    decode_snapshot_response, decode_update, encode_snapshot_request, encode_snapshot_response,
+    encode_update,
 };
 
 /// Floodsub's protocol id (missing from the spec text; every implementation uses it).
