@@ -8,12 +8,18 @@
 //!   each identify received.
 //! - `mycel dial <multiaddr>/p2p/<id> [--kad-put KEY=VALUE] [--kad-get KEY]`: connect,
 //!   ping once, optionally store and fetch a DHT record at the peer, print one JSON line.
+//! - `listen` and `dial` with `--pubsub floodsub|gossipsub --topic T [--publish MSG]`
+//!   also run a pubsub router on T: the listener prints `MSG <topic> <data>` for each
+//!   message and publishes MSG (once a peer is subscribed, every second, 10 times); the
+//!   dialer waits until the peer is subscribed (and in its gossipsub mesh), publishes
+//!   MSG, waits for `--wait-msgs N` messages and adds `"received":[...]` to its JSON.
 //! - `mycel perf <multiaddr>/p2p/<id> --upload-bytes N --download-bytes M`: one perf run,
 //!   one JSON line.
 //!
 //! Exit status: 0 success, 1 failure (the JSON line says why), 2 bad usage.
 
 mod json;
+mod pubsub;
 
 use std::{
     io::{IsTerminal, Write},
@@ -71,6 +77,8 @@ enum Command {
         /// with /test/.
         #[arg(long)]
         kad: bool,
+        #[command(flatten)]
+        pubsub: pubsub::PubsubArgs,
     },
     /// Connect to a peer, ping it once and print one JSON line.
     Dial {
@@ -87,6 +95,17 @@ enum Command {
         /// "kad_get", the value or null.
         #[arg(long = "kad-get", value_name = "KEY", value_parser = kad_key)]
         kad_get: Option<String>,
+        #[command(flatten)]
+        pubsub: pubsub::PubsubArgs,
+        /// With --pubsub, wait for this many messages on the topic; the JSON line gains
+        /// "received", their data.
+        #[arg(
+            long = "wait-msgs",
+            value_name = "N",
+            default_value_t = 0,
+            requires = "pubsub"
+        )]
+        wait_msgs: usize,
         /// Give up after this many seconds.
         #[arg(long = "timeout-s", value_name = "S", default_value_t = 30.0, value_parser = seconds)]
         timeout_s: f64,
@@ -140,6 +159,14 @@ fn p2p_addr(s: &str) -> Result<Multiaddr, String> {
 struct KadPut {
     key: String,
     value: String,
+}
+
+/// What `dial` does after the ping.
+#[derive(Debug)]
+struct DialOps {
+    kad: KadOps,
+    pubsub: pubsub::PubsubArgs,
+    wait_msgs: usize,
 }
 
 /// The DHT work `dial` does after the ping.
@@ -251,19 +278,25 @@ fn fail(error: &str) -> i32 {
 async fn run(command: Command) -> i32 {
     match command {
         Command::Node { listen, bootstrap } => node(listen, bootstrap).await,
-        Command::Listen { muxer, kad } => listen(muxer.into(), kad).await,
+        Command::Listen { muxer, kad, pubsub } => listen(muxer.into(), kad, pubsub).await,
         Command::Dial {
             addr,
             muxer,
             kad_put,
             kad_get,
+            pubsub,
+            wait_msgs,
             timeout_s,
         } => {
-            let kad = KadOps {
-                put: kad_put,
-                get: kad_get,
+            let ops = DialOps {
+                kad: KadOps {
+                    put: kad_put,
+                    get: kad_get,
+                },
+                pubsub,
+                wait_msgs,
             };
-            dial(addr, muxer.into(), kad, Duration::from_secs_f64(timeout_s)).await
+            dial(addr, muxer.into(), ops, Duration::from_secs_f64(timeout_s)).await
         }
         Command::Perf {
             addr,
@@ -299,10 +332,19 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-async fn dial(addr: Multiaddr, muxer: Muxer, kad: KadOps, limit: Duration) -> i32 {
+async fn dial(addr: Multiaddr, muxer: Muxer, ops: DialOps, limit: Duration) -> i32 {
     let host = match client_host(muxer).await {
         Ok(host) => host,
         Err(e) => return fail(&e),
+    };
+    let kad = ops.kad;
+    // Started before connecting, so the node sees the peer's identify.
+    let pubsub_node = match ops.pubsub.selected() {
+        Some((router, topic)) => match pubsub::start(&host, router) {
+            Ok(node) => Some((node, router, topic)),
+            Err(e) => return fail(&e),
+        },
+        None => None,
     };
     let work = async {
         let started = Instant::now();
@@ -326,10 +368,24 @@ async fn dial(addr: Multiaddr, muxer: Muxer, kad: KadOps, limit: Duration) -> i3
             let protocols = identity.as_ref().map(|info| &info.protocols[..]);
             kad_exchange(&host, peer, &addr, &kad, protocols).await?
         };
-        Ok::<_, String>((peer, connect, rtt, identity, got))
+        let received = match &pubsub_node {
+            Some((node, router, topic)) => Some(
+                pubsub::exchange(
+                    node,
+                    *router,
+                    peer,
+                    topic.clone(),
+                    ops.pubsub.publish.clone(),
+                    ops.wait_msgs,
+                )
+                .await?,
+            ),
+            None => None,
+        };
+        Ok::<_, String>((peer, connect, rtt, identity, got, received))
     };
     let code = match tokio::time::timeout(limit, work).await {
-        Ok(Ok((peer, connect, rtt, identity, got))) => {
+        Ok(Ok((peer, connect, rtt, identity, got, received))) => {
             let peer = peer.to_string();
             let (agent, protocols) = match identity {
                 Some(info) => (Some(info.agent_version), info.protocols),
@@ -346,6 +402,9 @@ async fn dial(addr: Multiaddr, muxer: Muxer, kad: KadOps, limit: Duration) -> i3
             if let Some(value) = &got {
                 fields.push(("kad_get", value.as_deref().map_or(Value::Null, Value::Str)));
             }
+            if let Some(received) = &received {
+                fields.push(("received", Value::StrList(received)));
+            }
             emit(&object(&fields));
             0
         }
@@ -356,6 +415,9 @@ async fn dial(addr: Multiaddr, muxer: Muxer, kad: KadOps, limit: Duration) -> i3
     // moment to be answered before the connection goes (closing is abrupt).
     if code == 0 {
         tokio::time::sleep(DIAL_LINGER).await;
+    }
+    if let Some((node, _, _)) = pubsub_node {
+        node.close().await;
     }
     host.close().await;
     code
@@ -452,7 +514,7 @@ async fn run_perf(addr: Multiaddr, params: perf::RunParams, muxer: Muxer, limit:
     code
 }
 
-async fn listen(muxer: Muxer, kad: bool) -> i32 {
+async fn listen(muxer: Muxer, kad: bool, pubsub_args: pubsub::PubsubArgs) -> i32 {
     let host = match Host::builder()
         .with_tcp_noise(&[muxer])
         .listen_on(loopback())
@@ -474,6 +536,25 @@ async fn listen(muxer: Muxer, kad: bool) -> i32 {
             .with_bootstrap_interval(None);
         Kademlia::new(Arc::new(host.clone()), config)
     });
+    let pubsub_node = match pubsub_args.selected() {
+        Some((router, topic)) => match pubsub::start(&host, router) {
+            Ok(node) => {
+                let serving = node.clone();
+                let publish = pubsub_args.publish.clone();
+                host.switch().spawn(async move {
+                    if let Err(e) = pubsub::serve(serving, topic, publish, emit).await {
+                        eprintln!("mycel: pubsub: {e}");
+                    }
+                });
+                Some(node)
+            }
+            Err(e) => {
+                eprintln!("mycel: {e}");
+                return 1;
+            }
+        },
+        None => None,
+    };
     let shutdown = ShutdownSignal::install();
     let mut events = host.events();
     host.switch().spawn(async move {
@@ -499,6 +580,9 @@ async fn listen(muxer: Muxer, kad: bool) -> i32 {
     }
     if let Some(dht) = dht {
         dht.close().await;
+    }
+    if let Some(node) = pubsub_node {
+        node.close().await;
     }
     host.close().await;
     0

@@ -449,3 +449,80 @@ fn node_refuses_an_address_it_cannot_use() {
     let out = mycel(&["node", "--listen", "/ip4/nope"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// `listen --pubsub R --topic news --publish from-listener` and a dialer doing the same
+/// the other way: each side gets the other's message.
+fn pubsub_pair(router: &str) {
+    let mut child = Command::new(MYCEL)
+        .args(["listen", "--pubsub", router, "--topic", "news"])
+        .args(["--publish", "from-listener"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn mycel listen");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let addr = first.strip_prefix("LISTEN ").unwrap().to_string();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            if line.starts_with("MSG ") && tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let out = mycel(&[
+        "dial",
+        &addr,
+        "--pubsub",
+        router,
+        "--topic",
+        "news",
+        "--publish",
+        "from-dialer",
+        "--wait-msgs",
+        "2",
+        "--timeout-s",
+        "20",
+    ]);
+    let line = stdout(&out);
+    let got = rx.recv_timeout(Duration::from_secs(20));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(out.status.success(), "{line}");
+    assert_eq!(field(&line, "ok"), "true", "{line}");
+    assert_eq!(
+        field(&line, "received"),
+        "[\"from-listener\",\"from-listener\"]",
+        "{line}"
+    );
+    assert_eq!(got.expect("a MSG line within 20 s"), "MSG news from-dialer");
+}
+
+#[test]
+fn floodsub_messages_cross_between_listener_and_dialer() {
+    pubsub_pair("floodsub");
+}
+
+#[test]
+fn gossipsub_messages_cross_between_listener_and_dialer() {
+    pubsub_pair("gossipsub");
+}
+
+#[test]
+fn pubsub_flags_need_each_other() {
+    for args in [
+        &["listen", "--pubsub", "gossipsub"][..],
+        &["listen", "--topic", "t"][..],
+        &[
+            "dial",
+            "/ip4/127.0.0.1/tcp/1/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA",
+            "--wait-msgs",
+            "1",
+        ][..],
+    ] {
+        let out = mycel(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
+}

@@ -102,7 +102,10 @@ async fn a_message_crosses_a_line_of_nodes_once_with_its_author_intact() {
     // Nothing else arrives: no duplicate at c, and a does not get its own message back.
     let second = c.pubsub.publish(topic(), &b"back"[..]).await.unwrap();
     let at_a = next(&mut subs[0]).await;
-    assert_eq!(at_a.id, second, "a's first delivery is c's message, not its own");
+    assert_eq!(
+        at_a.id, second,
+        "a's first delivery is c's message, not its own"
+    );
     let at_b = next(&mut subs[1]).await;
     assert_eq!(at_b.id, second);
     assert!(

@@ -26,6 +26,7 @@
 //! | `yamux`, `mplex` | [`yamux`], [`mplex`] | yes |
 //! | `ping`, `perf` | [`ping`], [`perf`] | yes |
 //! | `kad` | [`kad`] (mycel-kad, the Kademlia DHT) | yes |
+//! | `pubsub` | [`pubsub`] (mycel-pubsub: floodsub and gossipsub) | yes |
 //!
 //! [`core`], [`multistream`], [`switch`], [`host`] and [`identify`] are always there.
 
@@ -48,6 +49,8 @@ pub use mycel_noise as noise;
 pub use mycel_perf as perf;
 #[cfg(feature = "ping")]
 pub use mycel_ping as ping;
+#[cfg(feature = "pubsub")]
+pub use mycel_pubsub as pubsub;
 pub use mycel_switch as switch;
 #[cfg(feature = "tcp")]
 pub use mycel_tcp as tcp;
