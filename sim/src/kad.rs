@@ -20,6 +20,7 @@ use mycel_kad::{
 };
 use rand::{Rng, SeedableRng, rngs::StdRng, seq::SliceRandom};
 
+pub use crate::net::Spread;
 use crate::{EventQueue, Latency};
 
 /// A request's protobuf bytes, shared by every send of it.
@@ -70,42 +71,6 @@ impl Default for KadSimConfig {
             },
             progress: false,
         }
-    }
-}
-
-/// Distribution of one measure over many queries.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Spread {
-    /// Median.
-    pub p50: f64,
-    /// 99th percentile.
-    pub p99: f64,
-    /// Mean.
-    pub mean: f64,
-}
-
-impl Spread {
-    fn of(mut values: Vec<f64>) -> Spread {
-        if values.is_empty() {
-            return Spread::default();
-        }
-        values.sort_by(f64::total_cmp);
-        let at = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
-        Spread {
-            p50: at(0.5),
-            p99: at(0.99),
-            mean: values.iter().sum::<f64>() / values.len() as f64,
-        }
-    }
-}
-
-impl std::fmt::Display for Spread {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "p50 {:.1}, p99 {:.1}, mean {:.1}",
-            self.p50, self.p99, self.mean
-        )
     }
 }
 

@@ -8,8 +8,11 @@
 //!
 //! - [`kad`]: a Kademlia network (routing tables, lookups, record store) with joins,
 //!   lookups, puts and gets, and nodes leaving without warning.
+//! - [`pubsub`]: a floodsub or gossipsub network on one topic, with honest publishers
+//!   and optionally adversarial nodes that drop or spam.
 
 pub mod kad;
 mod net;
+pub mod pubsub;
 
-pub use net::{EventQueue, Latency};
+pub use net::{EventQueue, Latency, Spread};
