@@ -1,6 +1,6 @@
 //! A rust-libp2p 0.57 node (tcp + noise + yamux or mplex, ping, identify, libp2p-stream,
-//! and optionally Kademlia) driven by a task of its own, and the perf protocol written on
-//! rust-libp2p's streams.
+//! and optionally Kademlia, gossipsub and floodsub) driven by a task of its own, and the
+//! perf protocol written on rust-libp2p's streams.
 //!
 //! Kademlia (libp2p-kad, `/ipfs/kad/1.0.0`, a `MemoryStore`) is there only when asked for
 //! with [`RustNode::start_with`]; [`RustNode::start`] leaves it out, so such a node offers
@@ -16,9 +16,20 @@
 //! - Over mplex, it closes an inbound kad stream the remote has closed (after an
 //!   ADD_PROVIDER, say) with a frame it only queues: the remote sees the close at the
 //!   connection's next flush, which may be seconds later if nothing else is sent.
+//!
+//! Pubsub (asked for with [`RustOptions::gossipsub`] and [`RustOptions::floodsub`]):
+//!
+//! - libp2p-gossipsub 0.50 offers `/meshsub/1.3.0` first, then 1.2, 1.1, 1.0; it signs
+//!   what it publishes with the node's key, caps frames at 64 KiB and by default computes
+//!   message ids as base58(from) + decimal seqno ([`go_message_id`] is the alternative
+//!   go, js and mycel use by default).
+//! - libp2p-floodsub 0.48 sends only to peers in its "partial view": the node adds every
+//!   peer it connects to. It publishes unsigned messages with a random 20-byte seqno,
+//!   opens a new stream per RPC and reads a single RPC of at most 2048 bytes from each
+//!   inbound stream.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     io,
     num::NonZeroUsize,
     sync::{Arc, Mutex},
@@ -27,8 +38,8 @@ use std::{
 
 use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
 use libp2p::{
-    Multiaddr, PeerId, Stream, StreamProtocol, Swarm, identify,
-    identity::PublicKey,
+    Multiaddr, PeerId, Stream, StreamProtocol, Swarm, floodsub, gossipsub, identify,
+    identity::Keypair,
     kad::{
         self,
         store::{MemoryStore, RecordStore},
@@ -65,10 +76,75 @@ pub enum RustKadMode {
 }
 
 /// How to build a [`RustNode`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct RustOptions {
     /// Run Kademlia, in this mode; `None` leaves the behaviour out entirely.
     pub kad: Option<RustKadMode>,
+    /// Run gossipsub with this configuration, signing with the node's key
+    /// (`MessageAuthenticity::Signed`); `None` leaves it out. See [`gossipsub_config`].
+    pub gossipsub: Option<gossipsub::Config>,
+    /// Run floodsub; every peer the node connects to joins its partial view.
+    pub floodsub: bool,
+}
+
+/// Which pubsub router of a [`RustNode`] a command is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RustRouter {
+    /// libp2p-floodsub.
+    Floodsub,
+    /// libp2p-gossipsub.
+    Gossipsub,
+}
+
+/// How a rust-libp2p gossipsub node computes message ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RustMessageIds {
+    /// rust-libp2p's default: base58(from) followed by the decimal seqno.
+    RustDefault,
+    /// go's and js's default (mycel's too): [`go_message_id`].
+    Go,
+}
+
+/// go-libp2p-pubsub's default message id, for a rust-libp2p gossipsub node: the binary
+/// peer id in `from` followed by the 8-byte big-endian seqno, a missing field adding
+/// nothing.
+pub fn go_message_id(message: &gossipsub::Message) -> gossipsub::MessageId {
+    let mut id = message.source.map(|p| p.to_bytes()).unwrap_or_default();
+    if let Some(seqno) = message.sequence_number {
+        id.extend_from_slice(&seqno.to_be_bytes());
+    }
+    gossipsub::MessageId::from(id)
+}
+
+/// A gossipsub configuration for tests: rust-libp2p's defaults (1 s heartbeat, 64 KiB
+/// frames, strict signing) except for the message ids and a first heartbeat after 100 ms
+/// instead of 5 s.
+pub fn gossipsub_config(ids: RustMessageIds) -> gossipsub::Config {
+    let mut builder = gossipsub::ConfigBuilder::default();
+    builder.heartbeat_initial_delay(Duration::from_millis(100));
+    if ids == RustMessageIds::Go {
+        builder.message_id_fn(go_message_id);
+    }
+    builder.build().expect("valid gossipsub configuration")
+}
+
+/// A pubsub message a [`RustNode`] received on a topic it is subscribed to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RustPubsubMessage {
+    /// The router that received it.
+    pub router: RustRouter,
+    /// Its topics (gossipsub: exactly one).
+    pub topics: Vec<String>,
+    /// The payload.
+    pub data: Vec<u8>,
+    /// Its author (`from`), if any.
+    pub source: Option<PeerId>,
+    /// Its `seqno` as sent (gossipsub: the 8 big-endian bytes).
+    pub seqno: Option<Vec<u8>>,
+    /// The peer it came from (gossipsub only).
+    pub propagation_source: Option<PeerId>,
+    /// Its id as the node computed it (gossipsub only).
+    pub id: Option<Vec<u8>>,
 }
 
 /// The kad protocol id rust-libp2p speaks, `/ipfs/kad/1.0.0`.
@@ -89,6 +165,8 @@ struct Behaviour {
     identify: identify::Behaviour,
     stream: libp2p_stream::Behaviour,
     kad: Toggle<Kad>,
+    gossipsub: Toggle<gossipsub::Behaviour>,
+    floodsub: Toggle<floodsub::Behaviour>,
 }
 
 /// What the node reports.
@@ -129,6 +207,28 @@ pub enum RustEvent {
         /// All its addresses in the table now.
         addresses: Vec<Multiaddr>,
     },
+    /// A peer announced a subscription to one of the pubsub routers.
+    Subscribed {
+        /// The router.
+        router: RustRouter,
+        /// The peer.
+        peer: PeerId,
+        /// The topic.
+        topic: String,
+    },
+    /// A peer announced it left a topic.
+    Unsubscribed {
+        /// The router.
+        router: RustRouter,
+        /// The peer.
+        peer: PeerId,
+        /// The topic.
+        topic: String,
+    },
+    /// gossipsub found that a connected peer speaks none of its protocols.
+    GossipsubNotSupported(PeerId),
+    /// gossipsub could not send to a peer in time.
+    SlowPeer(PeerId),
 }
 
 type Reply<T> = oneshot::Sender<Result<T, String>>;
@@ -137,6 +237,15 @@ enum Command {
     Dial(Multiaddr, Reply<()>),
     AddExternalAddress(Multiaddr, Reply<()>),
     Kad(KadCommand),
+    Pubsub(PubsubCommand),
+}
+
+enum PubsubCommand {
+    Subscribe(RustRouter, String, Reply<bool>),
+    Publish(RustRouter, String, Vec<u8>, Reply<Option<Vec<u8>>>),
+    TopicPeers(RustRouter, String, Reply<Vec<PeerId>>),
+    MeshPeers(String, Reply<Vec<PeerId>>),
+    PeerProtocols(Reply<Vec<(PeerId, String)>>),
 }
 
 enum KadCommand {
@@ -211,6 +320,8 @@ pub struct RustNode {
     pub events: mpsc::UnboundedReceiver<RustEvent>,
     /// The latest identify result per peer: (agent version, protocols).
     pub identified: IdentifiedPeers,
+    /// The pubsub messages received, in order (see [`RustNode::next_message`]).
+    pub messages: mpsc::UnboundedReceiver<RustPubsubMessage>,
     commands: mpsc::Sender<Command>,
     task: JoinHandle<()>,
 }
@@ -221,7 +332,8 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// The agent version the rust-libp2p node announces.
 pub const RUST_AGENT: &str = "rust-libp2p-interop/0.57";
 
-fn behaviour(key: PublicKey, options: RustOptions) -> Behaviour {
+fn behaviour(keypair: &Keypair, options: RustOptions) -> Behaviour {
+    let key = keypair.public();
     let peer_id = key.to_peer_id();
     let kad = options.kad.map(|mode| {
         let mut config = kad::Config::new(kad::PROTOCOL_NAME);
@@ -240,6 +352,14 @@ fn behaviour(key: PublicKey, options: RustOptions) -> Behaviour {
         ),
         stream: libp2p_stream::Behaviour::new(),
         kad: Toggle::from(kad),
+        gossipsub: Toggle::from(options.gossipsub.map(|config| {
+            gossipsub::Behaviour::new(
+                gossipsub::MessageAuthenticity::Signed(keypair.clone()),
+                config,
+            )
+            .expect("gossipsub behaviour")
+        })),
+        floodsub: Toggle::from(options.floodsub.then(|| floodsub::Behaviour::new(peer_id))),
     }
 }
 
@@ -250,6 +370,9 @@ struct Driver {
     identified: IdentifiedPeers,
     pending_dials: Vec<Reply<()>>,
     queries: HashMap<kad::QueryId, PendingQuery>,
+    messages: mpsc::UnboundedSender<RustPubsubMessage>,
+    /// Topics each peer announced to floodsub (libp2p-floodsub has no getter).
+    floodsub_topics: HashMap<PeerId, HashSet<String>>,
 }
 
 impl Driver {
@@ -278,6 +401,86 @@ impl Driver {
                 let _ = done.send(Ok(()));
             }
             Command::Kad(command) => self.kad_command(command),
+            Command::Pubsub(command) => self.pubsub_command(command),
+        }
+    }
+
+    fn pubsub_command(&mut self, command: PubsubCommand) {
+        fn reply<T>(done: Reply<T>, result: Result<T, String>) {
+            let _ = done.send(result);
+        }
+        let behaviour = self.swarm.behaviour_mut();
+        let gossipsub = behaviour.gossipsub.as_mut();
+        let floodsub = behaviour.floodsub.as_mut();
+        const NO_GOSSIPSUB: &str = "gossipsub is not enabled on this node";
+        const NO_FLOODSUB: &str = "floodsub is not enabled on this node";
+        match command {
+            PubsubCommand::Subscribe(RustRouter::Gossipsub, topic, done) => reply(
+                done,
+                gossipsub.ok_or(NO_GOSSIPSUB.to_string()).and_then(|g| {
+                    g.subscribe(&gossipsub::IdentTopic::new(topic))
+                        .map_err(|e| e.to_string())
+                }),
+            ),
+            PubsubCommand::Subscribe(RustRouter::Floodsub, topic, done) => reply(
+                done,
+                floodsub
+                    .ok_or(NO_FLOODSUB.to_string())
+                    .map(|f| f.subscribe(floodsub::Topic::new(topic))),
+            ),
+            PubsubCommand::Publish(RustRouter::Gossipsub, topic, data, done) => reply(
+                done,
+                gossipsub.ok_or(NO_GOSSIPSUB.to_string()).and_then(|g| {
+                    g.publish(gossipsub::IdentTopic::new(topic), data)
+                        .map(|id| Some(id.0))
+                        .map_err(|e| e.to_string())
+                }),
+            ),
+            PubsubCommand::Publish(RustRouter::Floodsub, topic, data, done) => reply(
+                done,
+                floodsub.ok_or(NO_FLOODSUB.to_string()).map(|f| {
+                    f.publish(floodsub::Topic::new(topic), data);
+                    None
+                }),
+            ),
+            PubsubCommand::TopicPeers(RustRouter::Gossipsub, topic, done) => {
+                let topic = gossipsub::TopicHash::from_raw(topic);
+                reply(
+                    done,
+                    gossipsub.ok_or(NO_GOSSIPSUB.to_string()).map(|g| {
+                        g.all_peers()
+                            .filter(|(_, topics)| topics.contains(&&topic))
+                            .map(|(peer, _)| *peer)
+                            .collect()
+                    }),
+                )
+            }
+            PubsubCommand::TopicPeers(RustRouter::Floodsub, topic, done) => {
+                let result = floodsub.ok_or(NO_FLOODSUB.to_string()).map(|_| {
+                    self.floodsub_topics
+                        .iter()
+                        .filter(|(_, topics)| topics.contains(&topic))
+                        .map(|(peer, _)| *peer)
+                        .collect()
+                });
+                reply(done, result)
+            }
+            PubsubCommand::MeshPeers(topic, done) => reply(
+                done,
+                gossipsub.ok_or(NO_GOSSIPSUB.to_string()).map(|g| {
+                    g.mesh_peers(&gossipsub::TopicHash::from_raw(topic))
+                        .copied()
+                        .collect()
+                }),
+            ),
+            PubsubCommand::PeerProtocols(done) => reply(
+                done,
+                gossipsub.ok_or(NO_GOSSIPSUB.to_string()).map(|g| {
+                    g.peer_protocol()
+                        .map(|(peer, kind)| (*peer, kind.to_string()))
+                        .collect()
+                }),
+            ),
         }
     }
 
@@ -377,9 +580,27 @@ impl Driver {
                         let _ = done.send(Ok(()));
                     }
                 }
+                // libp2p-floodsub talks only to the peers of its partial view (and sends
+                // them our subscriptions once added).
+                if let Some(floodsub) = self.swarm.behaviour_mut().floodsub.as_mut() {
+                    floodsub.add_node_to_partial_view(peer_id);
+                }
                 Some(RustEvent::Connected(peer_id))
             }
-            SwarmEvent::ConnectionClosed { peer_id, .. } => Some(RustEvent::Closed(peer_id)),
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established,
+                ..
+            } => {
+                if num_established == 0 {
+                    self.floodsub_topics.remove(&peer_id);
+                    if let Some(floodsub) = self.swarm.behaviour_mut().floodsub.as_mut() {
+                        // Otherwise libp2p-floodsub dials the peer again.
+                        floodsub.remove_node_from_partial_view(&peer_id);
+                    }
+                }
+                Some(RustEvent::Closed(peer_id))
+            }
             SwarmEvent::OutgoingConnectionError { error, .. } => {
                 for done in self.pending_dials.drain(..) {
                     let _ = done.send(Err(error.to_string()));
@@ -419,10 +640,87 @@ impl Driver {
                 })
             }
             SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => self.kad_event(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(event)) => self.gossipsub_event(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Floodsub(event)) => self.floodsub_event(event),
             _ => None,
         };
         if let Some(report) = report {
             let _ = self.events.send(report);
+        }
+    }
+
+    fn gossipsub_event(&mut self, event: gossipsub::Event) -> Option<RustEvent> {
+        match event {
+            gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            } => {
+                let _ = self.messages.send(RustPubsubMessage {
+                    router: RustRouter::Gossipsub,
+                    topics: vec![message.topic.into_string()],
+                    data: message.data,
+                    source: message.source,
+                    seqno: message.sequence_number.map(|s| s.to_be_bytes().to_vec()),
+                    propagation_source: Some(propagation_source),
+                    id: Some(message_id.0),
+                });
+                None
+            }
+            gossipsub::Event::Subscribed { peer_id, topic, .. } => Some(RustEvent::Subscribed {
+                router: RustRouter::Gossipsub,
+                peer: peer_id,
+                topic: topic.into_string(),
+            }),
+            gossipsub::Event::Unsubscribed { peer_id, topic } => Some(RustEvent::Unsubscribed {
+                router: RustRouter::Gossipsub,
+                peer: peer_id,
+                topic: topic.into_string(),
+            }),
+            gossipsub::Event::GossipsubNotSupported { peer_id } => {
+                Some(RustEvent::GossipsubNotSupported(peer_id))
+            }
+            gossipsub::Event::SlowPeer { peer_id, .. } => Some(RustEvent::SlowPeer(peer_id)),
+        }
+    }
+
+    fn floodsub_event(&mut self, event: floodsub::Event) -> Option<RustEvent> {
+        match event {
+            floodsub::Event::Message(message) => {
+                let _ = self.messages.send(RustPubsubMessage {
+                    router: RustRouter::Floodsub,
+                    topics: message.topics.iter().map(|t| t.id().to_string()).collect(),
+                    data: message.data.to_vec(),
+                    source: Some(message.source),
+                    seqno: Some(message.sequence_number),
+                    propagation_source: None,
+                    id: None,
+                });
+                None
+            }
+            floodsub::Event::Subscribed { peer_id, topic } => {
+                let topic = topic.id().to_string();
+                self.floodsub_topics
+                    .entry(peer_id)
+                    .or_default()
+                    .insert(topic.clone());
+                Some(RustEvent::Subscribed {
+                    router: RustRouter::Floodsub,
+                    peer: peer_id,
+                    topic,
+                })
+            }
+            floodsub::Event::Unsubscribed { peer_id, topic } => {
+                let topic = topic.id().to_string();
+                if let Some(topics) = self.floodsub_topics.get_mut(&peer_id) {
+                    topics.remove(&topic);
+                }
+                Some(RustEvent::Unsubscribed {
+                    router: RustRouter::Floodsub,
+                    peer: peer_id,
+                    topic,
+                })
+            }
         }
     }
 
@@ -555,7 +853,7 @@ impl RustNode {
             RustMuxer::Yamux => builder
                 .with_tcp(tcp_config, noise::Config::new, yamux::Config::default)
                 .expect("tcp")
-                .with_behaviour(|key| behaviour(key.public(), options))
+                .with_behaviour(|key| behaviour(key, options))
                 .expect("behaviour")
                 .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
                 .build(),
@@ -566,7 +864,7 @@ impl RustNode {
                     libp2p_mplex::Config::default,
                 )
                 .expect("tcp")
-                .with_behaviour(|key| behaviour(key.public(), options))
+                .with_behaviour(|key| behaviour(key, options))
                 .expect("behaviour")
                 .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
                 .build(),
@@ -582,6 +880,7 @@ impl RustNode {
         let peer_id = *swarm.local_peer_id();
         let control = swarm.behaviour().stream.new_control();
         let (events_tx, events) = mpsc::unbounded_channel();
+        let (messages_tx, messages) = mpsc::unbounded_channel();
         let identified = Arc::new(Mutex::new(HashMap::new()));
         let (commands, commands_rx) = mpsc::channel(16);
         let driver = Driver {
@@ -590,6 +889,8 @@ impl RustNode {
             identified: identified.clone(),
             pending_dials: Vec::new(),
             queries: HashMap::new(),
+            messages: messages_tx,
+            floodsub_topics: HashMap::new(),
         };
         let task = tokio::spawn(driver.run(commands_rx));
         RustNode {
@@ -598,6 +899,7 @@ impl RustNode {
             control,
             events,
             identified,
+            messages,
             commands,
             task,
         }
@@ -709,6 +1011,77 @@ impl RustNode {
     pub async fn kad_routing_table_peers(&self) -> Result<Vec<PeerId>, String> {
         self.ask(|done| Command::Kad(KadCommand::RoutingTablePeers(done)))
             .await
+    }
+
+    /// Subscribes `router` to `topic` (the raw topic string, as `IdentTopic`); `false` if
+    /// it already was.
+    pub async fn subscribe(&self, router: RustRouter, topic: &str) -> Result<bool, String> {
+        let topic = topic.to_string();
+        self.ask(|done| Command::Pubsub(PubsubCommand::Subscribe(router, topic, done)))
+            .await
+    }
+
+    /// Publishes `data` on `topic` with `router`: gossipsub returns the message id;
+    /// floodsub (which publishes only on topics the node is subscribed to, and reports
+    /// nothing) returns `None`.
+    pub async fn publish(
+        &self,
+        router: RustRouter,
+        topic: &str,
+        data: Vec<u8>,
+    ) -> Result<Option<Vec<u8>>, String> {
+        let topic = topic.to_string();
+        self.ask(|done| Command::Pubsub(PubsubCommand::Publish(router, topic, data, done)))
+            .await
+    }
+
+    /// The peers `router` knows to be subscribed to `topic`.
+    pub async fn topic_peers(
+        &self,
+        router: RustRouter,
+        topic: &str,
+    ) -> Result<Vec<PeerId>, String> {
+        let topic = topic.to_string();
+        self.ask(|done| Command::Pubsub(PubsubCommand::TopicPeers(router, topic, done)))
+            .await
+    }
+
+    /// gossipsub's mesh of `topic`.
+    pub async fn mesh_peers(&self, topic: &str) -> Result<Vec<PeerId>, String> {
+        let topic = topic.to_string();
+        self.ask(|done| Command::Pubsub(PubsubCommand::MeshPeers(topic, done)))
+            .await
+    }
+
+    /// Which gossipsub version each connected peer negotiated, as the protocol id
+    /// (`/meshsub/1.2.0`, ...; `/floodsub/1.0.0` until a stream is negotiated, as
+    /// libp2p-gossipsub assumes until then).
+    pub async fn gossipsub_peer_protocols(&self) -> Result<Vec<(PeerId, String)>, String> {
+        let kinds = self
+            .ask(|done| Command::Pubsub(PubsubCommand::PeerProtocols(done)))
+            .await?;
+        Ok(kinds
+            .into_iter()
+            .map(|(peer, kind)| {
+                let protocol = match kind.as_str() {
+                    "Gossipsub v1.3" => "/meshsub/1.3.0",
+                    "Gossipsub v1.2" => "/meshsub/1.2.0",
+                    "Gossipsub v1.1" => "/meshsub/1.1.0",
+                    "Gossipsub v1.0" => "/meshsub/1.0.0",
+                    "Floodsub" => "/floodsub/1.0.0",
+                    _ => "not supported",
+                };
+                (peer, protocol.to_string())
+            })
+            .collect())
+    }
+
+    /// The next pubsub message received, waiting at most `limit`.
+    pub async fn next_message(&mut self, limit: Duration) -> Option<RustPubsubMessage> {
+        tokio::time::timeout(limit, self.messages.recv())
+            .await
+            .ok()
+            .flatten()
     }
 
     /// Waits (at most `limit`) for the first event `pick` accepts, skipping others.

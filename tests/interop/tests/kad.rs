@@ -47,7 +47,14 @@ async fn rust_kad_node(mode: RustKadMode) -> RustNode {
 
 /// A rust-libp2p node with kad in `mode`, over `muxer`.
 async fn rust_kad_node_over(muxer: RustMuxer, mode: RustKadMode) -> RustNode {
-    RustNode::start_with(muxer, RustOptions { kad: Some(mode) }).await
+    RustNode::start_with(
+        muxer,
+        RustOptions {
+            kad: Some(mode),
+            ..RustOptions::default()
+        },
+    )
+    .await
 }
 
 /// Puts each node in every other node's routing table and dials every pair once.
