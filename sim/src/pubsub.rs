@@ -145,6 +145,9 @@ pub struct PubsubSimReport {
     /// Mean mesh size of honest nodes when the last message is published (gossipsub), or
     /// their subscribed peers (floodsub).
     pub mean_mesh: f64,
+    /// Share of honest nodes' mesh slots held by adversarial nodes when the last message
+    /// is published (scoring should push it below the adversaries' share of nodes).
+    pub adversarial_mesh_share: f64,
     /// Virtual time run.
     pub virtual_secs: f64,
 }
@@ -409,7 +412,7 @@ impl PubsubSim {
                 });
                 self.perform(node, events);
                 if message + 1 == self.config.messages {
-                    self.report.mean_mesh = self.mean_mesh();
+                    (self.report.mean_mesh, self.report.adversarial_mesh_share) = self.meshes();
                 }
             }
             SimEvent::Spam { node } => {
@@ -491,14 +494,26 @@ impl PubsubSim {
             .schedule(delay, SimEvent::Rpc { from, to, bytes });
     }
 
-    fn mean_mesh(&self) -> f64 {
-        let meshes: usize = self
-            .nodes
-            .iter()
-            .filter(|n| !n.adversarial)
-            .map(|n| n.router.mesh_peers(&self.topic).len())
-            .sum();
-        meshes as f64 / self.report.honest.max(1) as f64
+    /// Mean mesh size of honest nodes, and the share of their mesh slots adversaries
+    /// hold.
+    fn meshes(&self) -> (f64, f64) {
+        let (mut slots, mut adversarial) = (0usize, 0usize);
+        for node in self.nodes.iter().filter(|n| !n.adversarial) {
+            for peer in node.router.mesh_peers(&self.topic) {
+                slots += 1;
+                if self
+                    .index
+                    .get(&peer)
+                    .is_some_and(|&i| self.nodes[i].adversarial)
+                {
+                    adversarial += 1;
+                }
+            }
+        }
+        (
+            slots as f64 / self.report.honest.max(1) as f64,
+            adversarial as f64 / slots.max(1) as f64,
+        )
     }
 
     fn finish(mut self) -> PubsubSimReport {

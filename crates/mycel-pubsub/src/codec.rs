@@ -6,10 +6,10 @@
 //! topic that is not UTF-8), or more entries than [`RpcLimits`] allows. Below that, one
 //! bad item does not cost the others:
 //! - A message that is too large, lacks a topic, has an over-long topic, a `from` that is
-//!   not a peer id or a `seqno` that is not 8 bytes goes to
-//!   [`DecodedRpc::invalid_messages`] with its topic (when it has a usable one) and the
-//!   reason, so that a gossipsub router can count it against the sender in that topic
-//!   (score P4) and still process the rest.
+//!   not a peer id or a `seqno` that is empty or over [`crate::MAX_SEQNO_LEN`] bytes
+//!   goes to [`DecodedRpc::invalid_messages`] with its topic (when it has a usable one)
+//!   and the reason, so that a gossipsub router can count it against the sender in that
+//!   topic (score P4) and still process the rest.
 //! - A subscription or control entry without a usable topic, and a PRUNE peer whose id
 //!   does not parse, are dropped and counted in [`DecodedRpc::dropped_entries`].
 //!
@@ -299,7 +299,7 @@ mod tests {
             subscriptions: vec![],
             publish: vec![
                 pb::Message {
-                    seqno: Some(Bytes::from_static(&[0, 0, 0, 1])),
+                    seqno: Some(Bytes::new()),
                     ..wire(&good)
                 },
                 wire(&good),
@@ -329,7 +329,7 @@ mod tests {
         assert!(matches!(
             got.as_slice(),
             [
-                (Some(a), PubsubError::InvalidSeqno { len: 4 }),
+                (Some(a), PubsubError::InvalidSeqno { len: 0, .. }),
                 (Some(b), PubsubError::InvalidFrom(_)),
                 (None, PubsubError::MissingTopic),
                 (None, PubsubError::TopicTooLong { len: 12, max: 8 }),

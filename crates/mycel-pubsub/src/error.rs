@@ -84,11 +84,13 @@ pub enum PubsubError {
     /// The `from` field is not a peer id.
     #[error("invalid from: {0}")]
     InvalidFrom(#[source] PeerIdError),
-    /// The `seqno` field is not 8 bytes.
-    #[error("seqno of {len} bytes; expected 8")]
+    /// The `seqno` field is empty or longer than the limit ([`crate::MAX_SEQNO_LEN`]).
+    #[error("seqno of {len} bytes; expected 1 to {max}")]
     InvalidSeqno {
         /// The field's length.
         len: usize,
+        /// The limit.
+        max: usize,
     },
     /// A field the validation mode requires is absent (`"from"`, `"seqno"`,
     /// `"signature"`).

@@ -36,6 +36,10 @@ pub struct FloodsubConfig {
     pub max_topics_per_peer: usize,
     /// The application's check, run before delivering and forwarding.
     pub validator: Option<MessageValidator>,
+    /// Send each RPC on a new stream (the default), as rust-libp2p's floodsub needs:
+    /// it reads one RPC per stream. go and js floodsub accept either way; turn this off
+    /// to keep one stream per peer when no rust-libp2p floodsub peer is expected.
+    pub stream_per_rpc: bool,
 }
 
 impl Default for FloodsubConfig {
@@ -47,6 +51,7 @@ impl Default for FloodsubConfig {
             seen_capacity: DEFAULT_SEEN_CAPACITY,
             max_topics_per_peer: MAX_TOPICS_PER_PEER,
             validator: None,
+            stream_per_rpc: true,
         }
     }
 }
@@ -59,6 +64,7 @@ impl std::fmt::Debug for FloodsubConfig {
             .field("seen_capacity", &self.seen_capacity)
             .field("max_topics_per_peer", &self.max_topics_per_peer)
             .field("validator", &self.validator.is_some())
+            .field("stream_per_rpc", &self.stream_per_rpc)
             .finish_non_exhaustive()
     }
 }
@@ -284,6 +290,10 @@ impl Router for Floodsub {
 
     fn subscriptions(&self) -> &Subscriptions {
         &self.subscriptions
+    }
+
+    fn stream_per_rpc(&self) -> bool {
+        self.config.stream_per_rpc
     }
 
     fn mesh_peers(&self, topic: &TopicHash) -> Vec<PeerId> {

@@ -7,7 +7,8 @@
 //!   (size checked before allocating, entries counted before decoding). A message that
 //!   is structurally invalid is set aside in [`DecodedRpc::invalid_messages`] rather than
 //!   failing its RPC, so a router can penalise the sender and keep the rest.
-//! - Messages and their ids ([`Message`], [`MessageId`], [`default_message_id`] as go
+//! - Messages and their ids ([`Message`] with its [`Seqno`], [`MessageId`],
+//!   [`default_message_id`] as go
 //!   and js compute it, [`rust_default_message_id`] as rust-libp2p does,
 //!   [`content_message_id`]).
 //! - Authenticity: [`Publisher`] stamps and signs what we publish under a
@@ -85,8 +86,8 @@ pub use crate::{
     },
     limits::RpcLimits,
     message::{
-        Message, MessageId, MessageIdFn, SEQNO_LEN, content_message_id, default_message_id,
-        rust_default_message_id,
+        MAX_SEQNO_LEN, Message, MessageId, MessageIdFn, SEQNO_LEN, Seqno, content_message_id,
+        default_message_id, rust_default_message_id,
     },
     router::{Acceptance, Event, MessageValidator, PeerConnection, Router},
     rpc::{Control, Graft, IDontWant, IHave, IWant, PeerInfo, Prune, Rpc, SubOpt},

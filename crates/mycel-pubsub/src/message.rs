@@ -1,6 +1,9 @@
 //! The typed pubsub [`Message`], its conversion to and from the protobuf, and message ids.
 
-use std::{fmt, sync::Arc};
+use std::{
+    fmt::{self, Write as _},
+    sync::Arc,
+};
 
 use bytes::Bytes;
 use mycel_core::PeerId;
@@ -9,23 +12,79 @@ use sha2::{Digest, Sha256};
 
 use crate::{PubsubError, TopicHash};
 
-/// Length of the `seqno` field on the wire: a big-endian u64, as go, rust and js send it.
+/// Length of the `seqno` mycel stamps on what it publishes: a big-endian u64, as go,
+/// js and rust-libp2p's gossipsub send it (see [`Seqno::from_u64`]).
 pub const SEQNO_LEN: usize = 8;
+
+/// Longest `seqno` accepted from the wire, in bytes. The protobuf field is plain bytes;
+/// go, js and rust-libp2p's gossipsub send 8, rust-libp2p's floodsub sends 20 random
+/// ones. 64 leaves room for other schemes while bounding what a message id costs.
+pub const MAX_SEQNO_LEN: usize = 64;
+
+/// A message's sequence number: the `seqno` bytes exactly as the author sent them.
+///
+/// The spec describes a big-endian u64, and that is what mycel ([`crate::Publisher`]),
+/// go, js and rust-libp2p's gossipsub send; but the field is bytes, and rust-libp2p's
+/// floodsub sends 20 random ones. A `Seqno` holds 1 to [`MAX_SEQNO_LEN`] bytes and is
+/// encoded unchanged, so a forwarded message, its signature check and its
+/// [`default_message_id`] all see the author's bytes.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct Seqno(Bytes);
+
+impl Seqno {
+    /// The 8 big-endian bytes of `seqno`, as mycel, go and js stamp it.
+    pub fn from_u64(seqno: u64) -> Self {
+        Seqno(Bytes::copy_from_slice(&seqno.to_be_bytes()))
+    }
+
+    /// A seqno of the bytes `bytes`; refuses an empty one and one longer than
+    /// [`MAX_SEQNO_LEN`] ([`PubsubError::InvalidSeqno`]).
+    pub fn from_bytes(bytes: impl Into<Bytes>) -> Result<Self, PubsubError> {
+        let bytes = bytes.into();
+        if bytes.is_empty() || bytes.len() > MAX_SEQNO_LEN {
+            return Err(PubsubError::InvalidSeqno {
+                len: bytes.len(),
+                max: MAX_SEQNO_LEN,
+            });
+        }
+        Ok(Seqno(bytes))
+    }
+
+    /// The big-endian u64 of an 8-byte seqno; `None` for any other length.
+    pub fn as_u64(&self) -> Option<u64> {
+        <[u8; SEQNO_LEN]>::try_from(&self.0[..])
+            .ok()
+            .map(u64::from_be_bytes)
+    }
+
+    /// The bytes, as sent.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl From<u64> for Seqno {
+    /// [`Seqno::from_u64`].
+    fn from(seqno: u64) -> Self {
+        Seqno::from_u64(seqno)
+    }
+}
 
 /// A published message, as it travels from its author through the network.
 ///
 /// Which of `from`, `seqno`, `signature` and `key` are present depends on the author's
 /// [`crate::SigningPolicy`]; [`crate::ValidationMode`] decides which a receiver accepts.
-/// A value of this type is structurally sound (a valid peer id in `from`, an 8-byte
-/// `seqno`) but not necessarily validated: see [`crate::ValidationMode::validate`].
+/// A value of this type is structurally sound (a valid peer id in `from`, a `seqno` of 1
+/// to [`MAX_SEQNO_LEN`] bytes) but not necessarily validated: see
+/// [`crate::ValidationMode::validate`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
     /// The author (not the peer that forwarded it).
     pub from: Option<PeerId>,
     /// The payload.
     pub data: Bytes,
-    /// Unique per author, increasing.
-    pub seqno: Option<u64>,
+    /// Unique per author (mycel's, go's and js's: 8 bytes, increasing).
+    pub seqno: Option<Seqno>,
     /// The topic it was published to.
     pub topic: TopicHash,
     /// The author's signature (see [`crate::sign`]).
@@ -81,7 +140,7 @@ impl Message {
         pb::Message {
             from: msg.from.map(|p| Bytes::copy_from_slice(p.as_bytes())),
             data: Some(msg.data.clone()),
-            seqno: msg.seqno.map(|s| Bytes::copy_from_slice(&s.to_be_bytes())),
+            seqno: msg.seqno.as_ref().map(|s| s.0.clone()),
             topic: msg.topic.as_str().to_owned(),
             signature: msg.signature.clone(),
             key: msg.key.clone(),
@@ -92,7 +151,8 @@ impl Message {
 impl TryFrom<pb::Message> for Message {
     type Error = PubsubError;
 
-    /// Checks the structure only: a topic, a peer id in `from`, 8 bytes of `seqno`.
+    /// Checks the structure only: a topic, a peer id in `from`, 1 to [`MAX_SEQNO_LEN`]
+    /// bytes of `seqno` (kept as sent).
     /// Limits ([`crate::RpcLimits`]) and signatures are the caller's.
     fn try_from(msg: pb::Message) -> Result<Self, Self::Error> {
         if msg.topic.is_empty() {
@@ -102,14 +162,7 @@ impl TryFrom<pb::Message> for Message {
             .from
             .map(|f| PeerId::from_bytes(&f).map_err(PubsubError::InvalidFrom))
             .transpose()?;
-        let seqno = msg
-            .seqno
-            .map(|s| {
-                <[u8; SEQNO_LEN]>::try_from(&s[..])
-                    .map(u64::from_be_bytes)
-                    .map_err(|_| PubsubError::InvalidSeqno { len: s.len() })
-            })
-            .transpose()?;
+        let seqno = msg.seqno.map(Seqno::from_bytes).transpose()?;
         Ok(Message {
             from,
             data: msg.data.unwrap_or_default(),
@@ -173,33 +226,51 @@ impl fmt::Debug for MessageId {
 pub type MessageIdFn = Arc<dyn Fn(&Message) -> MessageId + Send + Sync>;
 
 /// The id go-libp2p-pubsub and js-libp2p compute by default (origin stamping): the binary
-/// peer id in `from` followed by the 8 `seqno` bytes as sent, a missing field
-/// contributing nothing (go's `string(GetFrom()) + string(GetSeqno())`).
+/// peer id in `from` followed by the `seqno` bytes as sent (8 from go, js and mycel, 20
+/// from rust-libp2p's floodsub), a missing field contributing nothing (go's
+/// `string(GetFrom()) + string(GetSeqno())`).
 ///
 /// Messages without `from` and `seqno` (a [`crate::SigningPolicy::StrictNoSign`] topic)
 /// all share the empty id; such topics need [`content_message_id`] or their own function.
 pub fn default_message_id(message: &Message) -> MessageId {
     let from = message.from.as_ref().map_or(&[][..], PeerId::as_bytes);
-    let mut id = Vec::with_capacity(from.len() + SEQNO_LEN);
+    let seqno = message.seqno.as_ref().map_or(&[][..], Seqno::as_bytes);
+    let mut id = Vec::with_capacity(from.len() + seqno.len());
     id.extend_from_slice(from);
-    if let Some(seqno) = message.seqno {
-        id.extend_from_slice(&seqno.to_be_bytes());
-    }
+    id.extend_from_slice(seqno);
     MessageId::from(id)
 }
 
 /// The id rust-libp2p computes by default: the base58 text of `from` followed by the
-/// decimal `seqno`, as UTF-8 bytes. A missing `from` counts as the peer id `[0, 1, 0]`
-/// (base58 `15R`) and a missing `seqno` as 0.
+/// decimal `seqno` (its 8 bytes read as a big-endian u64), as UTF-8 bytes. A missing
+/// `from` counts as the peer id `[0, 1, 0]` (base58 `15R`) and a missing `seqno` as 0.
+///
+/// rust-libp2p's gossipsub refuses a non-empty seqno of any other length than 8, so it
+/// has no id for one; here such a seqno is written as `0x` and its bytes in lowercase
+/// hex (base58 of `from`, then `0x0102...`). A decimal u64 never starts with `0x`, so
+/// such an id differs from every id of an 8-byte seqno of the same author.
 ///
 /// Not the same bytes as [`default_message_id`]: a topic shared with go or js peers that
 /// keep their defaults must not use this one.
 pub fn rust_default_message_id(message: &Message) -> MessageId {
-    let from = match &message.from {
+    let mut id = match &message.from {
         Some(peer) => peer.to_base58(),
         None => bs58::encode([0u8, 1, 0]).into_string(),
     };
-    MessageId::from(format!("{from}{}", message.seqno.unwrap_or(0)).into_bytes())
+    match &message.seqno {
+        None => id.push('0'),
+        Some(seqno) => match seqno.as_u64() {
+            Some(n) => id.push_str(&n.to_string()),
+            None => {
+                id.push_str("0x");
+                for b in seqno.as_bytes() {
+                    // Writing to a String cannot fail.
+                    let _ = write!(id, "{b:02x}");
+                }
+            }
+        },
+    }
+    MessageId::from(id.into_bytes())
 }
 
 /// Content addressing: the sha256 of `data` (js-libp2p's default for unsigned topics).
@@ -220,7 +291,7 @@ mod tests {
     fn stamped(seqno: u64) -> Message {
         Message {
             from: Some(peer()),
-            seqno: Some(seqno),
+            seqno: Some(seqno.into()),
             ..Message::new(TopicHash::from("t"), &b"hi"[..])
         }
     }
@@ -228,7 +299,7 @@ mod tests {
     #[test]
     fn message_fields_encode_in_field_order_with_an_eight_byte_seqno() {
         let msg = Message {
-            seqno: Some(0x0102_0304_0506_0708),
+            seqno: Some(0x0102_0304_0506_0708.into()),
             ..Message::new(TopicHash::from("a"), &b"x"[..])
         };
         let from = peer();
@@ -272,22 +343,24 @@ mod tests {
     #[test]
     fn structurally_invalid_messages_are_refused() {
         let good = stamped(1).to_proto();
-        let short_seqno = pb::Message {
-            seqno: Some(Bytes::from_static(&[0, 0, 0, 1])),
-            ..good.clone()
-        };
-        assert!(matches!(
-            Message::try_from(short_seqno),
-            Err(PubsubError::InvalidSeqno { len: 4 })
-        ));
         let empty_seqno = pb::Message {
             seqno: Some(Bytes::new()),
             ..good.clone()
         };
         assert!(matches!(
             Message::try_from(empty_seqno),
-            Err(PubsubError::InvalidSeqno { len: 0 })
+            Err(PubsubError::InvalidSeqno { len: 0, max: 64 })
         ));
+        let long_seqno = pb::Message {
+            seqno: Some(Bytes::from(vec![1; MAX_SEQNO_LEN + 1])),
+            ..good.clone()
+        };
+        let err = Message::try_from(long_seqno).unwrap_err();
+        assert!(matches!(
+            err,
+            PubsubError::InvalidSeqno { len: 65, max: 64 }
+        ));
+        assert_eq!(err.to_string(), "seqno of 65 bytes; expected 1 to 64");
         let bad_from = pb::Message {
             from: Some(Bytes::from_static(b"not a peer id")),
             ..good.clone()
@@ -304,6 +377,72 @@ mod tests {
             Message::try_from(no_topic),
             Err(PubsubError::MissingTopic)
         ));
+    }
+
+    /// A seqno as rust-libp2p's floodsub stamps it: 20 random bytes.
+    fn floodsub_seqno() -> [u8; 20] {
+        core::array::from_fn(|i| (i as u8).wrapping_mul(37) ^ 0xa5)
+    }
+
+    #[test]
+    fn a_twenty_byte_seqno_decodes_and_re_encodes_to_the_same_bytes() {
+        let wire = pb::Message {
+            from: Some(Bytes::copy_from_slice(peer().as_bytes())),
+            data: Some(Bytes::from_static(b"hi")),
+            seqno: Some(Bytes::copy_from_slice(&floodsub_seqno())),
+            topic: "t".into(),
+            signature: None,
+            key: None,
+        };
+        let bytes = wire.encode_to_vec();
+        let msg = Message::try_from(pb::Message::decode(&bytes[..]).unwrap()).unwrap();
+        let seqno = msg.seqno.as_ref().unwrap();
+        assert_eq!(seqno.as_bytes(), floodsub_seqno());
+        assert_eq!(seqno.as_u64(), None);
+        assert_eq!(msg.to_proto().encode_to_vec(), bytes);
+        assert_eq!(msg.encoded_len(), bytes.len());
+
+        let mut expected = peer().to_bytes();
+        expected.extend_from_slice(&floodsub_seqno());
+        assert_eq!(default_message_id(&msg).as_bytes(), &expected[..]);
+        assert_eq!(
+            rust_default_message_id(&msg).as_bytes(),
+            format!(
+                "{}0xa580efca311c7ba68de8d7321944a38ef5d03f1a",
+                peer().to_base58()
+            )
+            .as_bytes()
+        );
+    }
+
+    #[test]
+    fn seqnos_of_one_to_sixty_four_bytes_are_accepted() {
+        let good = stamped(1).to_proto();
+        for len in [1, 4, 7, 9, 20, 32, MAX_SEQNO_LEN] {
+            let bytes = Bytes::from(vec![0; len]);
+            let wire = pb::Message {
+                seqno: Some(bytes.clone()),
+                ..good.clone()
+            };
+            let msg = Message::try_from(wire.clone()).unwrap();
+            assert_eq!(msg.seqno.as_ref().unwrap().as_bytes(), &bytes[..]);
+            assert_eq!(msg.to_proto(), wire);
+        }
+        assert!(Seqno::from_bytes(Bytes::new()).is_err());
+        assert!(Seqno::from_bytes(vec![0; MAX_SEQNO_LEN + 1]).is_err());
+        assert_eq!(Seqno::from_bytes(vec![0; 4]).unwrap().as_u64(), None);
+    }
+
+    #[test]
+    fn u64_seqnos_are_eight_big_endian_bytes() {
+        let seqno = Seqno::from_u64(0x0102_0304_0506_0708);
+        assert_eq!(seqno.as_bytes(), [1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(seqno.as_u64(), Some(0x0102_0304_0506_0708));
+        assert_eq!(
+            Seqno::from(5),
+            Seqno::from_bytes(vec![0, 0, 0, 0, 0, 0, 0, 5]).unwrap()
+        );
+        assert_eq!(Seqno::from(0).as_bytes().len(), SEQNO_LEN);
     }
 
     #[test]
@@ -335,7 +474,7 @@ mod tests {
         let from = PeerId::from_bytes(&[[0x12, 0x20].as_slice(), &[7; 32]].concat()).unwrap();
         let msg = Message {
             from: Some(from),
-            seqno: Some(1_700_000_000_000_000_042),
+            seqno: Some(1_700_000_000_000_000_042.into()),
             ..Message::new(TopicHash::from("t"), Bytes::new())
         };
         assert_eq!(
@@ -344,6 +483,16 @@ mod tests {
         );
         let anonymous = Message::new(TopicHash::from("t"), Bytes::new());
         assert_eq!(rust_default_message_id(&anonymous).as_bytes(), b"15R0");
+        let short = Message {
+            seqno: Some(Seqno::from_bytes(vec![0, 0x1f]).unwrap()),
+            ..anonymous.clone()
+        };
+        assert_eq!(rust_default_message_id(&short).as_bytes(), b"15R0x001f");
+        let zero = Message {
+            seqno: Some(0.into()),
+            ..anonymous
+        };
+        assert_eq!(rust_default_message_id(&zero).as_bytes(), b"15R0");
     }
 
     #[test]

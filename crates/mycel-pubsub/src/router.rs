@@ -140,6 +140,14 @@ pub trait Router: Send + 'static {
     /// Our topics and the topics of every peer.
     fn subscriptions(&self) -> &Subscriptions;
 
+    /// Whether each RPC travels on a stream of its own, opened, written and closed,
+    /// instead of all RPCs on one long-lived stream per peer. rust-libp2p's floodsub
+    /// reads one RPC per stream and then drops the stream; go and js read until the
+    /// stream ends, so they accept both.
+    fn stream_per_rpc(&self) -> bool {
+        false
+    }
+
     /// The peers our messages of `topic` go to: gossipsub's mesh (or fanout), every
     /// subscribed peer for floodsub.
     fn mesh_peers(&self, topic: &TopicHash) -> Vec<PeerId>;

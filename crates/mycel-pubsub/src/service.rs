@@ -47,6 +47,9 @@ pub const DEFAULT_SUBSCRIPTION_BUFFER: usize = 1024;
 /// How long opening our stream to a peer, or writing one RPC, may take.
 pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Streams of one peer being closed at once when each RPC has its own stream.
+const MAX_CLOSING_STREAMS: usize = 16;
+
 /// Commands queued for the router task (from handles and from stream readers).
 const COMMAND_QUEUE_LEN: usize = 1024;
 
@@ -489,60 +492,102 @@ async fn read_inbound(
     }
 }
 
-/// Opens our stream to `peer` and writes what the router queues for it.
-async fn write_outbound(
+/// How a writer task reaches its peer.
+struct WriterSetup {
     network: Arc<dyn Network>,
     peer: PeerId,
     protocols: Vec<ProtocolId>,
-    mut queue: mpsc::Receiver<Rpc>,
-    config: (usize, Duration),
+    max_transmit_size: usize,
+    timeout: Duration,
+    stream_per_rpc: bool,
     commands: mpsc::Sender<Command>,
     generation: u64,
-) {
-    let (max_transmit_size, timeout) = config;
-    let opened = tokio::time::timeout(timeout, network.new_stream(peer, &protocols)).await;
-    let mut io = match opened {
-        Ok(Ok(stream)) => {
-            debug!(%peer, protocol = %stream.protocol, "pubsub: stream open");
-            stream.io
-        }
-        Ok(Err(e)) => {
-            debug!(%peer, error = %e, "pubsub: cannot open a stream");
-            let _ = commands
-                .send(Command::WriterFailed { peer, generation })
+}
+
+impl WriterSetup {
+    /// Writes what the router queues for the peer: on one stream opened once, or on a
+    /// stream per RPC. Any failure ends the task and tells the router task.
+    async fn run(self, mut queue: mpsc::Receiver<Rpc>) {
+        let result = if self.stream_per_rpc {
+            self.write_each(&mut queue).await
+        } else {
+            self.write_all(&mut queue).await
+        };
+        if let Err(reason) = result {
+            debug!(peer = %self.peer, %reason, "pubsub: writer stopped");
+            let _ = self
+                .commands
+                .send(Command::WriterFailed {
+                    peer: self.peer,
+                    generation: self.generation,
+                })
                 .await;
-            return;
-        }
-        Err(_) => {
-            debug!(%peer, "pubsub: opening a stream timed out");
-            let _ = commands
-                .send(Command::WriterFailed { peer, generation })
-                .await;
-            return;
-        }
-    };
-    while let Some(rpc) = queue.recv().await {
-        for piece in split_rpc(rpc, max_transmit_size) {
-            match tokio::time::timeout(timeout, write_rpc(&mut io, &piece)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    debug!(%peer, error = %e, "pubsub: write failed");
-                    let _ = commands
-                        .send(Command::WriterFailed { peer, generation })
-                        .await;
-                    return;
-                }
-                Err(_) => {
-                    debug!(%peer, "pubsub: write timed out");
-                    let _ = commands
-                        .send(Command::WriterFailed { peer, generation })
-                        .await;
-                    return;
-                }
-            }
         }
     }
-    let _ = tokio::io::AsyncWriteExt::shutdown(&mut io).await;
+
+    async fn open(&self) -> Result<mycel_core::BoxedIo, String> {
+        let opened = tokio::time::timeout(
+            self.timeout,
+            self.network.new_stream(self.peer, &self.protocols),
+        )
+        .await;
+        match opened {
+            Ok(Ok(stream)) => {
+                trace!(peer = %self.peer, protocol = %stream.protocol, "pubsub: stream open");
+                Ok(stream.io)
+            }
+            Ok(Err(e)) => Err(format!("cannot open a stream: {e}")),
+            Err(_) => Err("opening a stream timed out".into()),
+        }
+    }
+
+    async fn write(&self, io: &mut mycel_core::BoxedIo, rpc: &Rpc) -> Result<(), String> {
+        match tokio::time::timeout(self.timeout, write_rpc(io, rpc)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(format!("write failed: {e}")),
+            Err(_) => Err("write timed out".into()),
+        }
+    }
+
+    async fn write_all(&self, queue: &mut mpsc::Receiver<Rpc>) -> Result<(), String> {
+        let mut io = self.open().await?;
+        while let Some(rpc) = queue.recv().await {
+            for piece in split_rpc(rpc, self.max_transmit_size) {
+                self.write(&mut io, &piece).await?;
+            }
+        }
+        let _ = tokio::io::AsyncWriteExt::shutdown(&mut io).await;
+        Ok(())
+    }
+
+    async fn write_each(&self, queue: &mut mpsc::Receiver<Rpc>) -> Result<(), String> {
+        // Each stream is closed after its RPC and then read to its end, so the peer's
+        // side of the negotiation and its close are taken in before the stream is
+        // dropped (dropping a stream with unread data resets it, and the RPC with it).
+        // Those waits run beside the writer, a few at a time.
+        let mut closing = tokio::task::JoinSet::new();
+        while let Some(rpc) = queue.recv().await {
+            for piece in split_rpc(rpc, self.max_transmit_size) {
+                let mut io = self.open().await?;
+                self.write(&mut io, &piece).await?;
+                while closing.len() >= MAX_CLOSING_STREAMS {
+                    closing.join_next().await;
+                }
+                let timeout = self.timeout;
+                closing.spawn(async move {
+                    let finish = async {
+                        tokio::io::AsyncWriteExt::shutdown(&mut io).await?;
+                        let mut sink = [0u8; 256];
+                        while tokio::io::AsyncReadExt::read(&mut io, &mut sink).await? > 0 {}
+                        Ok::<_, std::io::Error>(())
+                    };
+                    let _ = tokio::time::timeout(timeout, finish).await;
+                });
+            }
+        }
+        while closing.join_next().await.is_some() {}
+        Ok(())
+    }
 }
 
 /// A peer we exchange RPCs with.
@@ -752,15 +797,17 @@ impl Actor {
         let (queue, queue_rx) = mpsc::channel(self.config.outbound_queue_len.max(1));
         self.peers.insert(peer, PeerState { queue, generation });
         debug!(%peer, %protocol, "pubsub: peer added");
-        let writer = write_outbound(
-            inner.network.clone(),
+        let writer = WriterSetup {
+            network: inner.network.clone(),
             peer,
-            inner.protocols.clone(),
-            queue_rx,
-            (self.config.max_transmit_size, self.config.write_timeout),
-            inner.commands.clone(),
+            protocols: inner.protocols.clone(),
+            max_transmit_size: self.config.max_transmit_size,
+            timeout: self.config.write_timeout,
+            stream_per_rpc: self.router.stream_per_rpc(),
+            commands: inner.commands.clone(),
             generation,
-        );
+        }
+        .run(queue_rx);
         let token = inner.token.clone();
         inner.tasks.spawn(async move {
             tokio::select! {

@@ -18,7 +18,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use mycel_core::{KeyError, Keypair, PeerId, PublicKey};
 
-use crate::{DEFAULT_MAX_MESSAGE_SIZE, MAX_TOPIC_LEN, Message, PubsubError, TopicHash};
+use crate::{DEFAULT_MAX_MESSAGE_SIZE, MAX_TOPIC_LEN, Message, PubsubError, Seqno, TopicHash};
 
 /// The bytes a signature's input starts with.
 pub const SIGNING_PREFIX: &[u8] = b"libp2p-pubsub:";
@@ -184,8 +184,8 @@ pub fn seqno_from_time(now: SystemTime) -> u64 {
         .unwrap_or(1)
 }
 
-/// Builds the messages we publish: stamps `from` and an increasing `seqno` and signs, as
-/// its [`SigningPolicy`] says.
+/// Builds the messages we publish: stamps `from` and an increasing 8-byte big-endian
+/// `seqno` ([`Seqno::from_u64`]) and signs, as its [`SigningPolicy`] says.
 #[derive(Debug, Clone)]
 pub struct Publisher {
     policy: SigningPolicy,
@@ -245,7 +245,7 @@ impl Publisher {
         let stamped = self.policy.author().is_some();
         if stamped {
             message.from = self.policy.author();
-            message.seqno = Some(self.next_seqno);
+            message.seqno = Some(Seqno::from_u64(self.next_seqno));
         }
         if let SigningPolicy::StrictSign(keypair) = &self.policy {
             message = sign(message, keypair);
@@ -329,7 +329,7 @@ mod tests {
                 ..msg.clone()
             },
             Message {
-                seqno: Some(msg.seqno.unwrap() + 1),
+                seqno: Some((msg.seqno.as_ref().and_then(Seqno::as_u64).unwrap() + 1).into()),
                 ..msg.clone()
             },
         ];
@@ -389,7 +389,7 @@ mod tests {
         let key = keypair(4);
         let unsigned = Message {
             from: Some(key.peer_id()),
-            seqno: Some(7),
+            seqno: Some(7.into()),
             ..Message::new(TopicHash::from("t"), Bytes::new())
         };
         let without_data = pb::Message {
@@ -496,7 +496,7 @@ mod tests {
         let mut publisher = Publisher::with_first_seqno(SigningPolicy::StrictSign(keypair(1)), 41);
         let a = publisher.publish(TopicHash::from("t"), &b"a"[..]).unwrap();
         let b = publisher.publish(TopicHash::from("t"), &b"b"[..]).unwrap();
-        assert_eq!((a.seqno, b.seqno), (Some(41), Some(42)));
+        assert_eq!((a.seqno, &b.seqno), (Some(41.into()), &Some(42.into())));
         assert_eq!(a.from, Some(keypair(1).peer_id()));
         assert_eq!(publisher.next_seqno(), 43);
         verify(&b).unwrap();
@@ -509,7 +509,7 @@ mod tests {
         assert_eq!(policy.validation_mode(), ValidationMode::Permissive);
         let mut publisher = Publisher::with_first_seqno(policy, 5);
         let msg = publisher.publish(TopicHash::from("t"), &b"a"[..]).unwrap();
-        assert_eq!((msg.from, msg.seqno), (Some(peer), Some(5)));
+        assert_eq!((msg.from, msg.seqno), (Some(peer), Some(5.into())));
         assert_eq!((msg.signature, msg.key), (None, None));
     }
 
@@ -558,5 +558,33 @@ mod tests {
         assert_ne!(seqno_from_time(now).to_be_bytes()[0], 0);
         assert_ne!(seqno_from_time(SystemTime::now()).to_be_bytes()[0], 0);
         assert!(Publisher::new(SigningPolicy::StrictNoSign).next_seqno() > 1 << 60);
+        // What a publisher stamps: 8 bytes, the first not zero (js-libp2p requires it).
+        let msg = Publisher::new(SigningPolicy::StrictSign(keypair(1)))
+            .publish(TopicHash::from("t"), Bytes::new())
+            .unwrap();
+        let seqno = msg.seqno.unwrap();
+        assert_eq!(seqno.as_bytes().len(), crate::SEQNO_LEN);
+        assert_ne!(seqno.as_bytes()[0], 0);
+    }
+
+    #[test]
+    fn a_signature_over_a_seqno_of_another_length_verifies_after_the_wire() {
+        let seqno = Seqno::from_bytes(vec![0xee; 20]).unwrap();
+        let msg = sign(
+            Message {
+                seqno: Some(seqno.clone()),
+                ..Message::new(TopicHash::from("t"), &b"x"[..])
+            },
+            &keypair(3),
+        );
+        let wire = msg.to_proto().encode_to_vec();
+        let back = Message::try_from(pb::Message::decode(&wire[..]).unwrap()).unwrap();
+        assert_eq!(back.seqno, Some(seqno));
+        ValidationMode::Strict.validate(&back).unwrap();
+        let other = Message {
+            seqno: Some(Seqno::from_bytes(vec![0xee; 21]).unwrap()),
+            ..back
+        };
+        assert!(matches!(verify(&other), Err(PubsubError::InvalidSignature)));
     }
 }

@@ -4,9 +4,9 @@
 use bytes::Bytes;
 use mycel_core::{Keypair, PeerId};
 use mycel_pubsub::{
-    Control, DecodedRpc, Graft, IDontWant, IHave, IWant, Message, MessageId, PeerInfo, Prune,
-    PubsubError, Rpc, RpcLimits, SubOpt, TopicHash, ValidationMode, decode_rpc, encode_rpc, sign,
-    verify,
+    Control, DecodedRpc, Graft, IDontWant, IHave, IWant, MAX_SEQNO_LEN, Message, MessageId,
+    PeerInfo, Prune, PubsubError, Rpc, RpcLimits, Seqno, SubOpt, TopicHash, ValidationMode,
+    decode_rpc, default_message_id, encode_rpc, sign, verify,
 };
 use proptest::prelude::*;
 
@@ -30,6 +30,17 @@ fn bytes(max: usize) -> impl Strategy<Value = Bytes> {
     proptest::collection::vec(any::<u8>(), 0..max).prop_map(Bytes::from)
 }
 
+/// Seqnos as go, js and mycel send them (8 bytes), as rust-libp2p's floodsub does (20),
+/// and of any other length the wire accepts.
+fn seqno() -> impl Strategy<Value = Seqno> {
+    prop_oneof![
+        any::<u64>().prop_map(Seqno::from_u64),
+        any::<[u8; 20]>().prop_map(|b| Seqno::from_bytes(b.to_vec()).unwrap()),
+        proptest::collection::vec(any::<u8>(), 1..=MAX_SEQNO_LEN)
+            .prop_map(|b| Seqno::from_bytes(b).unwrap()),
+    ]
+}
+
 fn message_ids() -> impl Strategy<Value = Vec<MessageId>> {
     proptest::collection::vec(bytes(48).prop_map(MessageId::from), 0..4)
 }
@@ -38,7 +49,7 @@ fn message() -> impl Strategy<Value = Message> {
     (
         proptest::option::of(peer_id()),
         bytes(64),
-        proptest::option::of(any::<u64>()),
+        proptest::option::of(seqno()),
         topic(),
         proptest::option::of(bytes(80)),
         proptest::option::of(bytes(40)),
@@ -124,6 +135,51 @@ proptest! {
     }
 
     #[test]
+    fn any_seqno_reaches_the_wire_and_the_message_id_as_it_was(
+        from in peer_id(),
+        seqno in seqno(),
+        topic in topic(),
+    ) {
+        let message = Message {
+            from: Some(from),
+            seqno: Some(seqno.clone()),
+            ..Message::new(topic, Bytes::new())
+        };
+        let rpc = Rpc { messages: vec![message], ..Rpc::default() };
+        let received = decode(encode_rpc(&rpc)).unwrap().rpc.messages.remove(0);
+        let got = received.seqno.clone().unwrap();
+        prop_assert_eq!(got.as_bytes(), seqno.as_bytes());
+        prop_assert_eq!(got.as_u64().is_some(), seqno.as_bytes().len() == 8);
+        let id = default_message_id(&received);
+        prop_assert_eq!(id.as_bytes(), [&from.to_bytes()[..], seqno.as_bytes()].concat());
+    }
+
+    #[test]
+    fn seqnos_of_no_bytes_or_too_many_are_invalid(
+        len in prop_oneof![Just(0usize), (MAX_SEQNO_LEN + 1)..=4 * MAX_SEQNO_LEN],
+    ) {
+        let wire = mycel_proto::pubsub::Rpc {
+            subscriptions: vec![],
+            publish: vec![mycel_proto::pubsub::Message {
+                from: None,
+                data: None,
+                seqno: Some(Bytes::from(vec![1; len])),
+                topic: "t".into(),
+                signature: None,
+                key: None,
+            }],
+            control: None,
+        };
+        let decoded = decode(mycel_proto::prost::Message::encode_to_vec(&wire)).unwrap();
+        prop_assert!(decoded.rpc.messages.is_empty());
+        let refused = matches!(
+            decoded.invalid_messages[0].error,
+            PubsubError::InvalidSeqno { len: l, max: MAX_SEQNO_LEN } if l == len
+        );
+        prop_assert!(refused, "{:?}", decoded.invalid_messages);
+    }
+
+    #[test]
     fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
         let _ = decode(bytes);
     }
@@ -146,7 +202,7 @@ proptest! {
     #[test]
     fn any_signed_message_verifies_after_the_wire_and_not_after_a_change(
         secret in any::<[u8; 32]>(),
-        seqno in any::<u64>(),
+        seqno in seqno(),
         topic in topic(),
         data in bytes(256),
         flip in any::<usize>(),

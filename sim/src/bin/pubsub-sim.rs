@@ -80,8 +80,11 @@ fn main() {
     println!("hops  {}", r.hops);
     println!("ms    {}", r.millis);
     println!(
-        "duplicates per message per node {:.2}  invalid delivered {}  mean mesh {:.1}",
-        r.duplicates_per_node_message, r.invalid_delivered, r.mean_mesh
+        "duplicates per message per node {:.2}  invalid delivered {}  mean mesh {:.1} ({:.1}% adversarial)",
+        r.duplicates_per_node_message,
+        r.invalid_delivered,
+        r.mean_mesh,
+        r.adversarial_mesh_share * 100.0
     );
     println!(
         "rpcs {}  bytes {}  virtual time {:.1} s  wall time {:.1} s",

@@ -400,8 +400,9 @@ async fn floodsub_mycel_to_rust(mycel: &MycelNode, rust: &mut RustNode, origin: 
     }
 }
 
-/// rust-libp2p publishes three messages: mycel delivers each once, with the exact data
-/// and rust-libp2p as author and forwarder.
+/// rust-libp2p publishes three messages: mycel delivers each once, with the exact data,
+/// rust-libp2p as author and forwarder, and rust-libp2p's 20-byte seqno, which ends the
+/// (go-style) message id.
 async fn floodsub_rust_to_mycel(
     mycel: &mut MycelNode,
     sub: &mut Subscription,
@@ -421,6 +422,12 @@ async fn floodsub_rust_to_mycel(
         assert_eq!(received.message.from, Some(author));
         assert_eq!(received.message.topic, topic());
         assert_eq!(received.message.signature, None);
+        let seqno = received.message.seqno.as_ref().expect("a seqno").as_bytes();
+        assert_eq!(seqno.len(), 20, "libp2p-floodsub's random seqno");
+        assert_eq!(
+            received.id.as_bytes(),
+            [author.to_bytes().as_slice(), seqno].concat()
+        );
     }
 }
 
@@ -468,13 +475,21 @@ async fn floodsub_subscriptions_cross(muxer: Muxer, dialer: Dialer) {
         mycel.pubsub.mesh_peers(topic()).await,
         vec![to_mycel(rust.peer_id)]
     );
-    let offered = rust
-        .identified
-        .lock()
-        .unwrap()
-        .get(&to_rust(mycel.id()))
-        .map(|seen| seen.protocols.clone())
-        .unwrap_or_default();
+    // rust's identify of mycel may still be on its way.
+    let mut offered = Vec::new();
+    for _ in 0..100 {
+        offered = rust
+            .identified
+            .lock()
+            .unwrap()
+            .get(&to_rust(mycel.id()))
+            .map(|seen| seen.protocols.clone())
+            .unwrap_or_default();
+        if !offered.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert!(
         offered.contains(&"/floodsub/1.0.0".to_string()),
         "{offered:?}"
@@ -499,53 +514,37 @@ async fn floodsub_subscriptions_cross_when_rust_dials() {
     bounded(floodsub_subscriptions_cross(Muxer::Yamux, Dialer::Rust)).await;
 }
 
-// The message tests below fail because of two mycel bugs; they are ignored until fixed.
-//
-// rust-libp2p → mycel: libp2p-floodsub 0.48 stamps each message with a random 20-byte
-// seqno (`rand::random::<[u8; 20]>()` in `publish_many_inner`), unsigned. mycel-pubsub's
-// `Message::try_from(pb::Message)` accepts only an 8-byte seqno, so every such message
-// lands in `DecodedRpc::invalid_messages` ("seqno of 20 bytes; expected 8"), is reported
-// as `PubsubEvent::Invalid` and is never delivered.
-//
-// mycel → rust-libp2p: mycel writes all its floodsub RPCs on one long-lived stream;
-// libp2p-floodsub (a `OneShotHandler`) reads exactly one RPC (of at most 2048 bytes) from
-// each inbound stream and drops the stream. mycel's first RPC (its subscriptions) gets
-// through, every message after it is lost. Over yamux the drop is a RST: mycel's next
-// write fails, mycel removes the peer and forgets its subscriptions, so it stops sending
-// to it altogether; over mplex the reset is only queued, mycel keeps writing into the
-// dead stream. (rust-libp2p issue #6222 describes the same with go-libp2p.)
+// Floodsub messages. rust-libp2p's floodsub stamps each message with a random 20-byte
+// seqno, unsigned (mycel keeps a seqno of 1 to `MAX_SEQNO_LEN` bytes as sent), and reads
+// exactly one RPC (of at most 2,048 bytes) from each inbound stream before dropping it
+// (mycel's floodsub sends each RPC on a stream of its own by default).
 
 /// Three and three more messages from rust-libp2p to mycel.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "mycel bug: rust-libp2p floodsub's 20-byte seqno is refused (InvalidSeqno)"]
 async fn floodsub_rust_to_mycel_over_yamux() {
     bounded(floodsub_rust_publishes(Muxer::Yamux, Dialer::Mycel)).await;
 }
 
 /// Three and three more messages from rust-libp2p to mycel.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "mycel bug: rust-libp2p floodsub's 20-byte seqno is refused (InvalidSeqno)"]
 async fn floodsub_rust_to_mycel_over_mplex() {
     bounded(floodsub_rust_publishes(Muxer::Mplex, Dialer::Mycel)).await;
 }
 
 /// Three and three more messages from mycel to rust-libp2p.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "mycel bug: one long-lived floodsub stream; rust-libp2p reads one RPC per stream"]
 async fn floodsub_mycel_to_rust_over_yamux() {
     bounded(floodsub_mycel_publishes(Muxer::Yamux, Dialer::Mycel)).await;
 }
 
 /// Three and three more messages from mycel to rust-libp2p.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "mycel bug: one long-lived floodsub stream; rust-libp2p reads one RPC per stream"]
 async fn floodsub_mycel_to_rust_over_mplex() {
     bounded(floodsub_mycel_publishes(Muxer::Mplex, Dialer::Mycel)).await;
 }
 
 /// rust-libp2p dials; messages both ways, alternating.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "mycel bugs: 20-byte seqno refused, and all but the first RPC on mycel's stream lost"]
 async fn floodsub_rust_dials_mycel_both_ways() {
     bounded(floodsub_both_ways(Muxer::Yamux, Dialer::Rust)).await;
 }
@@ -588,13 +587,21 @@ async fn assert_meshsub_1_2(rust: &RustNode, mycel: &MycelNode) {
         negotiated(rust, mycel.id()).await.as_deref(),
         Some("/meshsub/1.2.0")
     );
-    let offered = rust
-        .identified
-        .lock()
-        .unwrap()
-        .get(&to_rust(mycel.id()))
-        .map(|seen| seen.protocols.clone())
-        .unwrap_or_default();
+    // rust's identify of mycel may still be on its way.
+    let mut offered = Vec::new();
+    for _ in 0..100 {
+        offered = rust
+            .identified
+            .lock()
+            .unwrap()
+            .get(&to_rust(mycel.id()))
+            .map(|seen| seen.protocols.clone())
+            .unwrap_or_default();
+        if !offered.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert!(
         offered.contains(&"/meshsub/1.2.0".to_string()),
         "{offered:?}"
