@@ -42,22 +42,17 @@ pub(crate) fn lock(state: &Mutex<SyncTableState>) -> MutexGuard<'_, SyncTableSta
     state.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The tables each network serves, by the address of the network.
+/// The tables each host serves, by the host's peer id (every `Network` handle of one
+/// host shares its stream handlers, so they share one entry).
 struct Served {
     tables: HashMap<String, Weak<Mutex<SyncTableState>>>,
     permits: Arc<Semaphore>,
 }
 
-static SERVED: LazyLock<Mutex<HashMap<usize, Served>>> = LazyLock::new(Default::default);
+static SERVED: LazyLock<Mutex<HashMap<PeerId, Served>>> = LazyLock::new(Default::default);
 
-fn served() -> MutexGuard<'static, HashMap<usize, Served>> {
+fn served() -> MutexGuard<'static, HashMap<PeerId, Served>> {
     SERVED.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// The key of a network in [`SERVED`]: its address. The registration holds the network,
-/// so the address is not reused while the entry exists.
-fn network_key(network: &Arc<dyn Network>) -> usize {
-    Arc::as_ptr(network).cast::<()>() as usize
 }
 
 /// A table served on a network until dropped.
@@ -73,7 +68,7 @@ impl Registration {
         name: &str,
         state: &SharedState,
     ) -> Result<Registration, SyncTableError> {
-        let key = network_key(&network);
+        let key = network.local_peer_id();
         let mut served = served();
         let entry = served.entry(key).or_insert_with(|| Served {
             tables: HashMap::new(),
@@ -98,7 +93,7 @@ impl Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        let key = network_key(&self.network);
+        let key = self.network.local_peer_id();
         let mut served = served();
         let Some(entry) = served.get_mut(&key) else {
             return;
@@ -112,7 +107,7 @@ impl Drop for Registration {
 }
 
 /// Answers one snapshot request on an inbound stream.
-async fn serve(key: usize, mut stream: NegotiatedStream) {
+async fn serve(key: PeerId, mut stream: NegotiatedStream) {
     let permit = served()
         .get(&key)
         .and_then(|s| s.permits.clone().try_acquire_owned().ok());
