@@ -26,7 +26,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use crate::{
     Control, Graft, IDontWant, IHave, IWant, Message, MessageId, PeerInfo, Prune, PubsubError, Rpc,
-    RpcLimits, SubOpt, TopicHash,
+    RpcLimits, SubOpt, TopicHash, split::split_rpc,
 };
 
 /// A message of an RPC that was set aside as invalid.
@@ -201,7 +201,34 @@ fn ids(ids: Vec<Bytes>) -> Vec<MessageId> {
 
 /// Writes one length-prefixed RPC, built in a single buffer, and flushes.
 pub async fn write_rpc<W: AsyncWrite + Unpin>(io: &mut W, rpc: &Rpc) -> Result<(), PubsubError> {
-    let rpc = pb::Rpc::from(rpc);
+    write_frame(io, &frame(&pb::Rpc::from(rpc))).await
+}
+
+/// Writes one frame made by [`frames`] and flushes.
+pub(crate) async fn write_frame<W: AsyncWrite + Unpin>(
+    io: &mut W,
+    frame: &[u8],
+) -> Result<(), PubsubError> {
+    io.write_all(frame).await?;
+    io.flush().await?;
+    Ok(())
+}
+
+/// `rpc` as length-prefixed frames whose protobuf is at most `max` bytes each: encoded
+/// once when it fits, cut with [`split_rpc`] only when it does not.
+pub(crate) fn frames(rpc: Rpc, max: usize) -> Vec<BytesMut> {
+    let whole = pb::Rpc::from(&rpc);
+    if whole.encoded_len() <= max {
+        return vec![frame(&whole)];
+    }
+    split_rpc(rpc, max)
+        .iter()
+        .map(|piece| frame(&pb::Rpc::from(piece)))
+        .collect()
+}
+
+/// `uvarint(len) || protobuf` in one buffer.
+fn frame(rpc: &pb::Rpc) -> BytesMut {
     let len = rpc.encoded_len();
     let mut prefix = unsigned_varint::encode::usize_buffer();
     let prefix = unsigned_varint::encode::usize(len, &mut prefix);
@@ -209,9 +236,7 @@ pub async fn write_rpc<W: AsyncWrite + Unpin>(io: &mut W, rpc: &Rpc) -> Result<(
     frame.put_slice(prefix);
     rpc.encode(&mut frame)
         .expect("the buffer has room for the encoded length");
-    io.write_all(&frame).await?;
-    io.flush().await?;
-    Ok(())
+    frame
 }
 
 /// Reads and decodes one length-prefixed RPC within `limits`; `None` when the stream

@@ -30,8 +30,9 @@ use tracing::{debug, trace, warn};
 
 use crate::{
     DecodedRpc, Event, Floodsub, FloodsubConfig, Message, MessageId, PeerConnection, Publisher,
-    PubsubError, Router, Rpc, RpcLimits, SigningPolicy, TopicHash, read_rpc, split::split_rpc,
-    write_rpc,
+    PubsubError, Router, Rpc, RpcLimits, SigningPolicy, TopicHash,
+    codec::{frames, write_frame},
+    read_rpc,
 };
 
 /// Default largest frame we send: rust-libp2p's default receive limit (go's is 1 MiB).
@@ -541,8 +542,8 @@ impl WriterSetup {
         }
     }
 
-    async fn write(&self, io: &mut mycel_core::BoxedIo, rpc: &Rpc) -> Result<(), String> {
-        match tokio::time::timeout(self.timeout, write_rpc(io, rpc)).await {
+    async fn write(&self, io: &mut mycel_core::BoxedIo, frame: &[u8]) -> Result<(), String> {
+        match tokio::time::timeout(self.timeout, write_frame(io, frame)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(format!("write failed: {e}")),
             Err(_) => Err("write timed out".into()),
@@ -552,8 +553,8 @@ impl WriterSetup {
     async fn write_all(&self, queue: &mut mpsc::Receiver<Rpc>) -> Result<(), String> {
         let mut io = self.open().await?;
         while let Some(rpc) = queue.recv().await {
-            for piece in split_rpc(rpc, self.max_transmit_size) {
-                self.write(&mut io, &piece).await?;
+            for frame in frames(rpc, self.max_transmit_size) {
+                self.write(&mut io, &frame).await?;
             }
         }
         let _ = tokio::io::AsyncWriteExt::shutdown(&mut io).await;
@@ -567,9 +568,9 @@ impl WriterSetup {
         // Those waits run beside the writer, a few at a time.
         let mut closing = tokio::task::JoinSet::new();
         while let Some(rpc) = queue.recv().await {
-            for piece in split_rpc(rpc, self.max_transmit_size) {
+            for frame in frames(rpc, self.max_transmit_size) {
                 let mut io = self.open().await?;
-                self.write(&mut io, &piece).await?;
+                self.write(&mut io, &frame).await?;
                 while closing.len() >= MAX_CLOSING_STREAMS {
                     closing.join_next().await;
                 }

@@ -1,50 +1,15 @@
 //! Floodsub nodes on real hosts over the memory transport.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use futures::StreamExt;
-use mycel_core::{Multiaddr, PeerId};
-use mycel_host::Host;
-use mycel_memory::{MemoryHub, MemoryTransport};
-use mycel_pubsub::{
-    FloodsubConfig, Pubsub, PubsubConfig, PubsubError, SigningPolicy, Subscription, Topic,
-    TopicHash,
-};
+use mycel_core::PeerId;
+use mycel_memory::MemoryHub;
+use mycel_pubsub::{PubsubError, Subscription, Topic, TopicHash};
 
-async fn host(hub: &MemoryHub) -> Host {
-    Host::builder()
-        .with_transport(MemoryTransport::with_hub(hub.clone()))
-        .with_security(|keypair, muxers| {
-            Arc::new(mycel_noise::Config::new(keypair.clone()).with_muxers(muxers.to_vec()))
-        })
-        .with_muxer(mycel_yamux::Config::default())
-        .listen_on("/memory/0".parse().unwrap())
-        .build()
-        .await
-        .expect("build")
-}
+mod common;
 
-struct Node {
-    host: Host,
-    pubsub: Pubsub,
-}
-
-impl Node {
-    async fn start(hub: &MemoryHub) -> Node {
-        let host = host(hub).await;
-        let config = PubsubConfig::new(SigningPolicy::StrictSign(host.keypair().clone()));
-        let pubsub = Pubsub::floodsub(Arc::new(host.clone()), config, FloodsubConfig::default());
-        Node { host, pubsub }
-    }
-
-    fn id(&self) -> PeerId {
-        self.host.peer_id()
-    }
-
-    fn addr(&self) -> Multiaddr {
-        self.host.listen_addrs()[0].clone()
-    }
-}
+use common::Node;
 
 fn topic() -> TopicHash {
     Topic::new("news").hash()

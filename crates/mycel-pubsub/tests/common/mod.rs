@@ -1,0 +1,42 @@
+//! Floodsub nodes on real hosts over the memory transport, shared by the integration
+//! tests.
+
+use std::sync::Arc;
+
+use mycel_core::{Multiaddr, PeerId};
+use mycel_host::Host;
+use mycel_memory::{MemoryHub, MemoryTransport};
+use mycel_pubsub::{FloodsubConfig, Pubsub, PubsubConfig, SigningPolicy};
+
+/// A host with its floodsub node.
+pub(crate) struct Node {
+    pub(crate) host: Host,
+    pub(crate) pubsub: Pubsub,
+}
+
+impl Node {
+    /// A host on `hub` (Noise, yamux) running floodsub with signed messages.
+    pub(crate) async fn start(hub: &MemoryHub) -> Node {
+        let host = Host::builder()
+            .with_transport(MemoryTransport::with_hub(hub.clone()))
+            .with_security(|keypair, muxers| {
+                Arc::new(mycel_noise::Config::new(keypair.clone()).with_muxers(muxers.to_vec()))
+            })
+            .with_muxer(mycel_yamux::Config::default())
+            .listen_on("/memory/0".parse().unwrap())
+            .build()
+            .await
+            .expect("build");
+        let config = PubsubConfig::new(SigningPolicy::StrictSign(host.keypair().clone()));
+        let pubsub = Pubsub::floodsub(Arc::new(host.clone()), config, FloodsubConfig::default());
+        Node { host, pubsub }
+    }
+
+    pub(crate) fn id(&self) -> PeerId {
+        self.host.peer_id()
+    }
+
+    pub(crate) fn addr(&self) -> Multiaddr {
+        self.host.listen_addrs()[0].clone()
+    }
+}
