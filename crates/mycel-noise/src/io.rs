@@ -8,6 +8,10 @@
 //! holds a whole frame gets the ciphertext read straight into that buffer and opened
 //! there (no copy of the payload at all); smaller reads are served from an internal
 //! buffer that takes up to two frames per read call, each opened in place.
+//!
+//! Both buffers start small and grow to full size only when a frame needs it, so an
+//! idle connection, or one that only carries small messages, holds a few KiB instead of
+//! 192 KiB.
 
 use std::{
     io,
@@ -23,6 +27,9 @@ use crate::{MAX_FRAME_LEN, MAX_PLAINTEXT_LEN, cipher::TAG_LEN, protocol::CipherS
 const LEN_PREFIX: usize = 2;
 const MAX_WIRE_FRAME: usize = LEN_PREFIX + MAX_FRAME_LEN;
 const RECV_BUF_LEN: usize = 2 * MAX_WIRE_FRAME;
+/// The size both buffers start at; they grow to full size when a larger frame comes or
+/// goes.
+const SMALL_BUF_LEN: usize = 4096;
 /// Frames at least this long are read straight into a caller's buffer that fits them.
 const DIRECT_READ_MIN: usize = 4096;
 /// How much to read ahead when a large caller buffer may take the next frame directly:
@@ -38,15 +45,16 @@ pub struct NoiseOutput<Io> {
     io: Io,
     send: CipherState,
     recv: CipherState,
-    /// Raw bytes from the socket; `rbuf[rstart..rend]` is not yet processed.
-    rbuf: Box<[u8]>,
+    /// Raw bytes from the socket; `rbuf[rstart..rend]` is not yet processed. Either
+    /// [`SMALL_BUF_LEN`] or [`RECV_BUF_LEN`] long.
+    rbuf: Vec<u8>,
     rstart: usize,
     rend: usize,
     /// Decrypted bytes in `rbuf` not yet handed to the reader.
     plain: Range<usize>,
     /// A frame under construction: length prefix, then plaintext (`wlen` bytes), then
-    /// room for the tag.
-    wbuf: Box<[u8]>,
+    /// room for the tag. Either [`SMALL_BUF_LEN`] or [`MAX_WIRE_FRAME`] long.
+    wbuf: Vec<u8>,
     wlen: usize,
     /// A sealed frame being written out: `wbuf[wout]`.
     wout: Range<usize>,
@@ -64,14 +72,20 @@ impl<Io> NoiseOutput<Io> {
             io,
             send,
             recv,
-            rbuf: vec![0u8; RECV_BUF_LEN].into_boxed_slice(),
+            rbuf: vec![0u8; SMALL_BUF_LEN],
             rstart: 0,
             rend: 0,
             plain: 0..0,
-            wbuf: vec![0u8; MAX_WIRE_FRAME].into_boxed_slice(),
+            wbuf: vec![0u8; SMALL_BUF_LEN],
             wlen: 0,
             wout: 0..0,
         }
+    }
+
+    /// Bytes held in buffers (for tests of the memory a connection costs).
+    #[cfg(test)]
+    pub(crate) fn buffer_bytes(&self) -> usize {
+        self.rbuf.len() + self.wbuf.len()
     }
 
     /// Seals the buffered plaintext into a frame ready to send.
@@ -128,6 +142,9 @@ impl<Io: AsyncRead + Unpin> NoiseOutput<Io> {
                 other => {
                     // Pending, or an error the caller may retry after: the caller's
                     // buffer may differ next time, so keep what arrived.
+                    if self.rbuf.len() < LEN_PREFIX + len {
+                        self.rbuf.resize(RECV_BUF_LEN, 0);
+                    }
                     self.rbuf[..LEN_PREFIX].copy_from_slice(&(len as u16).to_be_bytes());
                     self.rbuf[LEN_PREFIX..LEN_PREFIX + filled].copy_from_slice(&dst[..filled]);
                     self.rend = LEN_PREFIX + filled;
@@ -156,9 +173,12 @@ impl<Io: AsyncRead + Unpin> AsyncRead for NoiseOutput<Io> {
                 return Poll::Ready(Ok(()));
             }
             let available = this.rend - this.rstart;
+            // Bytes the frame being read takes in `rbuf`, as far as known.
+            let mut frame_len = LEN_PREFIX;
             if available >= LEN_PREFIX {
                 let at = this.rstart;
                 let len = usize::from(u16::from_be_bytes([this.rbuf[at], this.rbuf[at + 1]]));
+                frame_len = LEN_PREFIX + len;
                 if available >= LEN_PREFIX + len {
                     let frame = at + LEN_PREFIX..at + LEN_PREFIX + len;
                     let n = this
@@ -172,19 +192,22 @@ impl<Io: AsyncRead + Unpin> AsyncRead for NoiseOutput<Io> {
                     return this.poll_read_direct(cx, buf, len);
                 }
             }
-            // Need more bytes. Make sure a whole frame fits after `rstart`.
+            // Need more bytes. Make sure the frame being read fits after `rstart`.
             if this.rstart == this.rend {
                 this.rstart = 0;
                 this.rend = 0;
-            } else if RECV_BUF_LEN - this.rstart < MAX_WIRE_FRAME {
+            } else if this.rbuf.len() - this.rstart < frame_len {
                 this.rbuf.copy_within(this.rstart..this.rend, 0);
                 this.rend -= this.rstart;
                 this.rstart = 0;
             }
+            if this.rbuf.len() < frame_len {
+                this.rbuf.resize(RECV_BUF_LEN, 0);
+            }
             let limit = if buf.remaining() >= MAX_FRAME_LEN && this.rstart == this.rend {
-                this.rend + DIRECT_READ_AHEAD
+                (this.rend + DIRECT_READ_AHEAD).min(this.rbuf.len())
             } else {
-                RECV_BUF_LEN
+                this.rbuf.len()
             };
             let mut read = ReadBuf::new(&mut this.rbuf[this.rend..limit]);
             ready!(Pin::new(&mut this.io).poll_read(cx, &mut read))?;
@@ -213,6 +236,9 @@ impl<Io: AsyncWrite + Unpin> AsyncWrite for NoiseOutput<Io> {
         ready!(this.poll_send(cx))?;
         let n = data.len().min(MAX_PLAINTEXT_LEN - this.wlen);
         let start = LEN_PREFIX + this.wlen;
+        if this.wbuf.len() < start + n + TAG_LEN {
+            this.wbuf.resize(MAX_WIRE_FRAME, 0);
+        }
         this.wbuf[start..start + n].copy_from_slice(&data[..n]);
         this.wlen += n;
         if this.wlen == MAX_PLAINTEXT_LEN {
@@ -238,5 +264,85 @@ impl<Io: AsyncWrite + Unpin> AsyncWrite for NoiseOutput<Io> {
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         ready!(self.as_mut().poll_flush(cx))?;
         Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use mycel_core::Keypair;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+
+    use super::*;
+    use crate::Config;
+
+    async fn pair(pipe: usize) -> (NoiseOutput<DuplexStream>, NoiseOutput<DuplexStream>) {
+        let (a, b) = tokio::io::duplex(pipe);
+        let (dialer, listener) = (
+            Config::new(Keypair::generate()),
+            Config::new(Keypair::generate()),
+        );
+        let (out, inb) = tokio::join!(
+            dialer.upgrade_outbound(a, None),
+            listener.upgrade_inbound(b)
+        );
+        (out.unwrap().0, inb.unwrap().0)
+    }
+
+    /// Sends `data` from `tx` while `rx` reads it back in reads of at most `read_len`.
+    async fn transfer(
+        tx: &mut NoiseOutput<DuplexStream>,
+        rx: &mut NoiseOutput<DuplexStream>,
+        data: &[u8],
+        read_len: usize,
+    ) -> Vec<u8> {
+        let write = async {
+            tx.write_all(data).await.unwrap();
+            tx.flush().await.unwrap();
+        };
+        let read = async {
+            let mut got = Vec::new();
+            let mut buf = vec![0u8; read_len];
+            while got.len() < data.len() {
+                let n = rx.read(&mut buf).await.unwrap();
+                assert!(n > 0, "stream ended early");
+                got.extend_from_slice(&buf[..n]);
+            }
+            got
+        };
+        tokio::join!(write, read).1
+    }
+
+    #[tokio::test]
+    async fn buffers_stay_small_until_a_large_frame_needs_them() {
+        let (mut a, mut b) = pair(64 * 1024).await;
+        assert_eq!(a.buffer_bytes(), 2 * SMALL_BUF_LEN);
+        assert_eq!(b.buffer_bytes(), 2 * SMALL_BUF_LEN);
+
+        // Small messages both ways, read with small and large buffers: no growth.
+        for round in 0..50u32 {
+            let msg = vec![round as u8; 1 + (round as usize * 37) % 2000];
+            assert_eq!(transfer(&mut a, &mut b, &msg, 64).await, msg);
+            assert_eq!(transfer(&mut b, &mut a, &msg, 256 * 1024).await, msg);
+        }
+        assert_eq!(a.buffer_bytes(), 2 * SMALL_BUF_LEN);
+        assert_eq!(b.buffer_bytes(), 2 * SMALL_BUF_LEN);
+
+        // A bulk transfer read in small pieces: both buffers grow to full size.
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        assert_eq!(transfer(&mut a, &mut b, &data, 1000).await, data);
+        assert_eq!(a.wbuf.len(), MAX_WIRE_FRAME);
+        assert_eq!(b.rbuf.len(), RECV_BUF_LEN);
+    }
+
+    #[tokio::test]
+    async fn a_large_frame_read_directly_through_a_narrow_pipe_arrives_whole() {
+        // The pipe holds less than a frame: direct reads stop half way and park the
+        // partial frame in the (then grown) receive buffer.
+        let (mut a, mut b) = pair(1000).await;
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
+        assert_eq!(transfer(&mut a, &mut b, &data, 128 * 1024).await, data);
+        assert_eq!(b.rbuf.len(), RECV_BUF_LEN);
+        // And back to small reads of what follows.
+        assert_eq!(transfer(&mut a, &mut b, &data, 777).await, data);
     }
 }
