@@ -124,8 +124,10 @@ pub trait MuxerUpgrade: Send + Sync + 'static {
 
 /// Many independent byte streams over one connection.
 ///
-/// Streams are [`BoxedIo`]: `poll_shutdown` closes our write side (half-close), and a
-/// stream dropped before both sides closed is reset.
+/// Streams are [`BoxedIo`]: `poll_shutdown` closes our write side (half-close). mycel's
+/// muxers reset a stream dropped while open both ways, close one dropped after the
+/// remote closed, and send nothing for one dropped after our own close; other
+/// implementations may reset any stream dropped before both sides closed.
 #[async_trait]
 pub trait MuxedConnection: Send + Sync {
     /// Opens a new outbound stream.

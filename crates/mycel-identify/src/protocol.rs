@@ -215,8 +215,8 @@ where
 /// Answers a request (or pushes, on `/ipfs/id/push/1.0.0`): writes `info`, closes our
 /// side, then waits for the remote to close or drop its side.
 ///
-/// The wait matters: a muxed stream dropped while the remote may still read is reset,
-/// and some muxers (rust-libp2p's yamux) discard unread data on a reset. It ends when
+/// The wait matters with muxers that reset a stream dropped before both sides closed:
+/// some (rust-libp2p's yamux) discard unread data on a reset. It ends when
 /// the remote closes, or after [`MAX_TRAILING_BYTES`] unexpected bytes; bound the call
 /// with a timeout for remotes that do neither.
 pub async fn respond<S>(mut stream: S, info: &Info) -> Result<(), IdentifyError>

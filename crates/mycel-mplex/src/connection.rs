@@ -359,18 +359,23 @@ impl State {
             .is_none_or(|s| s.last_seq <= self.flushed_seq)
     }
 
+    /// The stream handle is gone. As rust-libp2p's mplex does: a stream open both ways
+    /// is reset; one the remote closed gets our Close, so what we wrote before dropping
+    /// it still arrives; one we closed is left alone (what still comes is dropped).
     pub(crate) fn drop_stream(&mut self, key: Key) {
         let Some(stream) = self.streams.remove(&key) else {
             return;
         };
         self.release(stream.buffered);
-        let ended = (stream.local_closed && stream.remote_closed) || stream.reset;
-        if !ended && self.closed.is_none() {
-            self.queue(Message::Reset {
-                id: key.0,
-                side: our_side(key),
-            });
+        if stream.reset || stream.local_closed || self.closed.is_some() {
+            return;
         }
+        let (id, side) = (key.0, our_side(key));
+        self.queue(if stream.remote_closed {
+            Message::Close { id, side }
+        } else {
+            Message::Reset { id, side }
+        });
     }
 
     pub(crate) fn fail(&mut self, reason: String) {

@@ -15,8 +15,9 @@ use crate::connection::{Key, Shared};
 ///
 /// mplex has no flow control: data from the remote is buffered up to
 /// [`Config::max_buffer_per_stream`](crate::Config::max_buffer_per_stream), past which
-/// the stream is reset. `poll_shutdown` sends Close (a half-close); dropping a stream
-/// that has not been closed both ways resets it.
+/// the stream is reset. `poll_shutdown` sends Close (a half-close). Dropping a stream
+/// open both ways resets it; dropping one the remote has closed sends our Close (what
+/// was written still arrives); dropping one we closed sends nothing more.
 pub struct Stream {
     key: Key,
     shared: Arc<Shared>,

@@ -172,6 +172,55 @@ async fn streams_past_the_limit_are_reset_and_the_connection_lives() {
 }
 
 #[tokio::test]
+async fn dropping_a_stream_the_remote_finished_delivers_what_was_written() {
+    // A handler that reads the request to its end, answers and drops the stream without
+    // closing it: the answer arrives and ends cleanly (Close, not a reset, which
+    // would make rust-libp2p discard the unread answer).
+    let (client, server) = pair(Config::default(), Config::default());
+    let mut c = client.open_stream().await.unwrap();
+    c.write_all(b"request").await.unwrap();
+    c.shutdown().await.unwrap();
+    let mut s = server.accept_stream().await.unwrap();
+    let mut req = Vec::new();
+    s.read_to_end(&mut req).await.unwrap();
+    assert_eq!(req, b"request");
+    s.write_all(b"answer").await.unwrap();
+    drop(s);
+    let mut answer = Vec::new();
+    c.read_to_end(&mut answer).await.unwrap();
+    assert_eq!(answer, b"answer");
+}
+
+#[tokio::test]
+async fn dropping_a_stream_after_closing_it_sends_no_reset() {
+    // We answered and closed; the remote has not read yet when we drop the stream. It
+    // still reads the whole answer and a clean end, and may go on writing.
+    let (client, server) = pair(Config::default(), Config::default());
+    let mut c = client.open_stream().await.unwrap();
+    c.write_all(b"hello").await.unwrap();
+    c.flush().await.unwrap();
+    let mut s = server.accept_stream().await.unwrap();
+    s.write_all(b"answer").await.unwrap();
+    s.shutdown().await.unwrap();
+    drop(s);
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let mut answer = Vec::new();
+    c.read_to_end(&mut answer).await.unwrap();
+    assert_eq!(answer, b"answer");
+    c.write_all(b"more").await.unwrap();
+    c.flush().await.unwrap();
+    // A stream open both ways still gets reset on drop (the next test), and the
+    // connection lives on.
+    let mut again = client.open_stream().await.unwrap();
+    again.write_all(b"x").await.unwrap();
+    again.flush().await.unwrap();
+    let mut s2 = server.accept_stream().await.unwrap();
+    let mut one = [0u8; 1];
+    s2.read_exact(&mut one).await.unwrap();
+    assert_eq!(&one, b"x");
+}
+
+#[tokio::test]
 async fn dropping_a_stream_resets_it() {
     let (client, server) = pair(Config::default(), Config::default());
     let mut c = client.open_stream().await.unwrap();

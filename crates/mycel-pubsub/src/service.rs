@@ -564,7 +564,8 @@ impl WriterSetup {
     async fn write_each(&self, queue: &mut mpsc::Receiver<Rpc>) -> Result<(), String> {
         // Each stream is closed after its RPC and then read to its end, so the peer's
         // side of the negotiation and its close are taken in before the stream is
-        // dropped (dropping a stream with unread data resets it, and the RPC with it).
+        // dropped (a muxer may reset a stream dropped with unread data, and the RPC
+        // with it).
         // Those waits run beside the writer, a few at a time.
         let mut closing = tokio::task::JoinSet::new();
         while let Some(rpc) = queue.recv().await {

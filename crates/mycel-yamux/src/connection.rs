@@ -484,7 +484,10 @@ impl State {
             .is_none_or(|s| s.last_seq <= self.flushed_seq)
     }
 
-    /// The stream handle is gone: reset the stream unless it ended cleanly.
+    /// The stream handle is gone. As rust-libp2p's yamux does: a stream open both ways
+    /// is reset; one the remote finished gets our FIN, so what we wrote before dropping
+    /// it still arrives (a reset makes the remote discard data it has not read); one we
+    /// finished is left alone, and what the remote still sends on it is dropped.
     pub(crate) fn drop_stream(&mut self, id: u32) {
         let Some(stream) = self.streams.remove(&id) else {
             return;
@@ -495,10 +498,11 @@ impl State {
             self.ack_backlog -= 1;
             self.backlog_freed = true;
         }
-        let ended = (stream.local_fin && stream.remote_fin) || stream.reset;
-        if !ended && self.closed.is_none() {
-            self.queue_stream_flags(id, RST, 0);
+        if stream.reset || stream.local_fin || self.closed.is_some() {
+            return;
         }
+        let flag = if stream.remote_fin { FIN } else { RST };
+        self.queue_stream_flags(id, flag, 0);
     }
 
     /// Ends the session: every stream and waiter learns of it.

@@ -16,8 +16,9 @@ use crate::connection::Shared;
 /// Reads return data in order; end of stream once the remote half-closed. Writes wait
 /// while the remote's window is exhausted. `poll_flush` waits until everything written
 /// has been handed to the connection's IO and flushed; `poll_shutdown` sends FIN (a
-/// half-close: reading goes on). Dropping a stream that has not been closed both ways
-/// resets it.
+/// half-close: reading goes on). Dropping a stream open both ways resets it; dropping
+/// one the remote has finished sends our FIN (what was written still arrives); dropping
+/// one we finished sends nothing more.
 pub struct Stream {
     id: u32,
     shared: Arc<Shared>,
