@@ -1,6 +1,8 @@
 //! yamux throughput in memory against a plain copy over the same kind of pipe.
 //!
 //! - `plain_copy`: 1 GiB written into a tokio duplex pipe and read out: the baseline.
+//! - `plain_copy_plus_one`: the same, with the reader copying every byte once more: what
+//!   one extra copy costs, the least any muxer that copies adds.
 //! - `one_stream`: 1 GiB over one yamux stream on such a pipe.
 //! - `16_streams`: 1 GiB split over 16 concurrent streams.
 //!
@@ -36,6 +38,22 @@ async fn drain(mut r: impl AsyncRead + Unpin) -> usize {
         if n == 0 {
             return total;
         }
+        total += n;
+    }
+}
+
+/// Like [`drain`], copying each read once more, as a muxer handing data on would.
+async fn drain_and_copy(mut r: impl AsyncRead + Unpin) -> usize {
+    let mut buf = vec![0u8; CHUNK];
+    let mut copy = vec![0u8; CHUNK];
+    let mut total = 0;
+    loop {
+        let n = r.read(&mut buf).await.unwrap();
+        if n == 0 {
+            std::hint::black_box(&copy);
+            return total;
+        }
+        copy[..n].copy_from_slice(&buf[..n]);
         total += n;
     }
 }
@@ -91,6 +109,16 @@ fn bench(c: &mut Criterion) {
             rt.block_on(async {
                 let (a, r) = tokio::io::duplex(PIPE);
                 let reader = tokio::spawn(drain(r));
+                send(a, TOTAL).await;
+                assert_eq!(reader.await.unwrap(), TOTAL);
+            })
+        })
+    });
+    group.bench_function("plain_copy_plus_one", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let (a, r) = tokio::io::duplex(PIPE);
+                let reader = tokio::spawn(drain_and_copy(r));
                 send(a, TOTAL).await;
                 assert_eq!(reader.await.unwrap(), TOTAL);
             })
