@@ -222,6 +222,11 @@ impl<Io: AsyncRead + Unpin> AsyncRead for NoiseOutput<Io> {
                 )));
             }
             this.rend += n;
+            if this.rend == this.rbuf.len() && this.rbuf.len() < RECV_BUF_LEN {
+                // The read filled the small buffer: more is waiting, so take it in larger
+                // reads from now on.
+                this.rbuf.resize(RECV_BUF_LEN, 0);
+            }
         }
     }
 }
@@ -332,6 +337,23 @@ mod tests {
         assert_eq!(transfer(&mut a, &mut b, &data, 1000).await, data);
         assert_eq!(a.wbuf.len(), MAX_WIRE_FRAME);
         assert_eq!(b.rbuf.len(), RECV_BUF_LEN);
+    }
+
+    #[tokio::test]
+    async fn a_backlog_of_small_frames_grows_the_receive_buffer() {
+        let (mut a, mut b) = pair(64 * 1024).await;
+        let mut sent = Vec::new();
+        for i in 0..20u8 {
+            let msg = vec![i; 1000];
+            a.write_all(&msg).await.unwrap();
+            a.flush().await.unwrap();
+            sent.extend_from_slice(&msg);
+        }
+        assert_eq!(b.rbuf.len(), SMALL_BUF_LEN);
+        let mut got = vec![0u8; sent.len()];
+        b.read_exact(&mut got).await.unwrap();
+        assert_eq!(got, sent);
+        assert_eq!(b.rbuf.len(), RECV_BUF_LEN, "a read filled the small buffer");
     }
 
     #[tokio::test]
