@@ -31,7 +31,7 @@ use std::{
 use clap::{Parser, Subcommand, ValueEnum, error::ErrorKind};
 use futures::{StreamExt, future::join_all};
 use mycel::{
-    DefaultStack, Host, Multiaddr, Muxer, Network, NetworkEvent, PeerId,
+    DefaultStack, Host, KeyType, Keypair, Multiaddr, Muxer, Network, NetworkEvent, PeerId,
     core::{Protocol, addr::split_peer_id},
     kad::{self, AcceptAll, KadConfig, KadError, Kademlia, Mode, Quorum, Record, Validators},
     perf, ping,
@@ -77,6 +77,9 @@ enum Command {
         /// with /test/.
         #[arg(long)]
         kad: bool,
+        /// The type of the fresh identity key.
+        #[arg(long = "key-type", value_enum, default_value_t = KeyTypeArg::Ed25519)]
+        key_type: KeyTypeArg,
         #[command(flatten)]
         pubsub: pubsub::PubsubArgs,
     },
@@ -109,6 +112,9 @@ enum Command {
         /// Give up after this many seconds.
         #[arg(long = "timeout-s", value_name = "S", default_value_t = 30.0, value_parser = seconds)]
         timeout_s: f64,
+        /// The type of the fresh identity key.
+        #[arg(long = "key-type", value_enum, default_value_t = KeyTypeArg::Ed25519)]
+        key_type: KeyTypeArg,
     },
     /// Run one /perf/1.0.0 exchange with a peer and print one JSON line.
     Perf {
@@ -127,7 +133,32 @@ enum Command {
         /// Give up after this many seconds.
         #[arg(long = "timeout-s", value_name = "S", default_value_t = 30.0, value_parser = seconds)]
         timeout_s: f64,
+        /// The type of the fresh identity key.
+        #[arg(long = "key-type", value_enum, default_value_t = KeyTypeArg::Ed25519)]
+        key_type: KeyTypeArg,
     },
+}
+
+/// `--key-type`: the identity key's type (peer-ids spec).
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum KeyTypeArg {
+    Ed25519,
+    Secp256k1,
+    Ecdsa,
+    Rsa,
+}
+
+impl KeyTypeArg {
+    /// A fresh key pair of this type (RSA: 2048 bits).
+    fn generate(self) -> Result<Keypair, String> {
+        let key_type = match self {
+            KeyTypeArg::Ed25519 => KeyType::Ed25519,
+            KeyTypeArg::Secp256k1 => KeyType::Secp256k1,
+            KeyTypeArg::Ecdsa => KeyType::Ecdsa,
+            KeyTypeArg::Rsa => KeyType::Rsa,
+        };
+        Keypair::generate_of(key_type).map_err(|e| format!("cannot make a {key_type} key: {e}"))
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -278,7 +309,12 @@ fn fail(error: &str) -> i32 {
 async fn run(command: Command) -> i32 {
     match command {
         Command::Node { listen, bootstrap } => node(listen, bootstrap).await,
-        Command::Listen { muxer, kad, pubsub } => listen(muxer.into(), kad, pubsub).await,
+        Command::Listen {
+            muxer,
+            kad,
+            key_type,
+            pubsub,
+        } => listen(muxer.into(), kad, key_type, pubsub).await,
         Command::Dial {
             addr,
             muxer,
@@ -287,6 +323,7 @@ async fn run(command: Command) -> i32 {
             pubsub,
             wait_msgs,
             timeout_s,
+            key_type,
         } => {
             let ops = DialOps {
                 kad: KadOps {
@@ -296,7 +333,14 @@ async fn run(command: Command) -> i32 {
                 pubsub,
                 wait_msgs,
             };
-            dial(addr, muxer.into(), ops, Duration::from_secs_f64(timeout_s)).await
+            dial(
+                addr,
+                muxer.into(),
+                key_type,
+                ops,
+                Duration::from_secs_f64(timeout_s),
+            )
+            .await
         }
         Command::Perf {
             addr,
@@ -304,6 +348,7 @@ async fn run(command: Command) -> i32 {
             download_bytes,
             muxer,
             timeout_s,
+            key_type,
         } => {
             let params = perf::RunParams {
                 upload_bytes,
@@ -313,6 +358,7 @@ async fn run(command: Command) -> i32 {
                 addr,
                 params,
                 muxer.into(),
+                key_type,
                 Duration::from_secs_f64(timeout_s),
             )
             .await
@@ -320,8 +366,9 @@ async fn run(command: Command) -> i32 {
     }
 }
 
-async fn client_host(muxer: Muxer) -> Result<Host, String> {
+async fn client_host(muxer: Muxer, key_type: KeyTypeArg) -> Result<Host, String> {
     Host::builder()
+        .with_keypair(key_type.generate()?)
         .with_tcp_noise(&[muxer])
         .build()
         .await
@@ -332,8 +379,14 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-async fn dial(addr: Multiaddr, muxer: Muxer, ops: DialOps, limit: Duration) -> i32 {
-    let host = match client_host(muxer).await {
+async fn dial(
+    addr: Multiaddr,
+    muxer: Muxer,
+    key_type: KeyTypeArg,
+    ops: DialOps,
+    limit: Duration,
+) -> i32 {
+    let host = match client_host(muxer, key_type).await {
         Ok(host) => host,
         Err(e) => return fail(&e),
     };
@@ -482,8 +535,14 @@ fn test_validators() -> Validators {
     Validators::with_defaults().with("test", AcceptAll)
 }
 
-async fn run_perf(addr: Multiaddr, params: perf::RunParams, muxer: Muxer, limit: Duration) -> i32 {
-    let host = match client_host(muxer).await {
+async fn run_perf(
+    addr: Multiaddr,
+    params: perf::RunParams,
+    muxer: Muxer,
+    key_type: KeyTypeArg,
+    limit: Duration,
+) -> i32 {
+    let host = match client_host(muxer, key_type).await {
         Ok(host) => host,
         Err(e) => return fail(&e),
     };
@@ -514,8 +573,21 @@ async fn run_perf(addr: Multiaddr, params: perf::RunParams, muxer: Muxer, limit:
     code
 }
 
-async fn listen(muxer: Muxer, kad: bool, pubsub_args: pubsub::PubsubArgs) -> i32 {
+async fn listen(
+    muxer: Muxer,
+    kad: bool,
+    key_type: KeyTypeArg,
+    pubsub_args: pubsub::PubsubArgs,
+) -> i32 {
+    let keypair = match key_type.generate() {
+        Ok(keypair) => keypair,
+        Err(e) => {
+            eprintln!("mycel: {e}");
+            return 1;
+        }
+    };
     let host = match Host::builder()
+        .with_keypair(keypair)
         .with_tcp_noise(&[muxer])
         .listen_on(loopback())
         .build()
@@ -527,7 +599,6 @@ async fn listen(muxer: Muxer, kad: bool, pubsub_args: pubsub::PubsubArgs) -> i32
             return 1;
         }
     };
-    host.set_stream_handler(ping::PROTOCOL_ID, ping::handler());
     host.set_stream_handler(perf::PROTOCOL_ID, perf::handler());
     let dht = kad.then(|| {
         let config = KadConfig::default()
@@ -628,7 +699,6 @@ async fn node(listen: Vec<Multiaddr>, bootstrap: Vec<Multiaddr>) -> i32 {
             return 1;
         }
     };
-    host.set_stream_handler(ping::PROTOCOL_ID, ping::handler());
     let validators = test_validators().with(kad::DEFAULT_MAP_NAMESPACE, AcceptAll);
     let dht = Kademlia::new(
         Arc::new(host.clone()),

@@ -1,8 +1,8 @@
 //! The ground every mycel crate stands on.
 //!
-//! - Identities: an ed25519 [`Keypair`], the [`PublicKey`] of any peer (RSA, Ed25519,
-//!   Secp256k1 and ECDSA decode; ed25519 signs and verifies), and [`PeerId`] per the
-//!   libp2p peer-ids spec, in both text forms.
+//! - Identities: a [`Keypair`] and the [`PublicKey`] of any peer, of every key type of
+//!   the libp2p peer-ids spec (Ed25519, Secp256k1, ECDSA P-256, RSA), each signing and
+//!   verifying as the spec says; and [`PeerId`], in both text forms.
 //! - [`Multiaddr`] (re-exported from the `multiaddr` crate) with helpers for the
 //!   `/p2p/<peer-id>` suffix ([`addr`]).
 //! - [`ProtocolId`] and unsigned-varint length-prefixed [`framing`] with a caller-given

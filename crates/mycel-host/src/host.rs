@@ -82,6 +82,7 @@ pub struct HostBuilder {
     max_peers: usize,
     agent_version: String,
     protocol_version: String,
+    serve_ping: bool,
 }
 
 impl Default for HostBuilder {
@@ -96,6 +97,7 @@ impl Default for HostBuilder {
             max_peers: DEFAULT_MAX_PEERS,
             agent_version: mycel_identify::AGENT_VERSION.to_string(),
             protocol_version: mycel_identify::PROTOCOL_VERSION.to_string(),
+            serve_ping: true,
         }
     }
 }
@@ -171,6 +173,17 @@ impl HostBuilder {
         self
     }
 
+    /// Whether the host answers `/ipfs/ping/1.0.0` (default: yes).
+    ///
+    /// go-libp2p and rust-libp2p serve ping on every host, and rely on it: rust-libp2p's
+    /// ping handler stops serving a connection once its own ping there was refused, so a
+    /// host that refuses ping may never get an answer to its own. Turn it off only for a
+    /// host that must not reveal it is alive.
+    pub fn with_ping(mut self, serve: bool) -> Self {
+        self.serve_ping = serve;
+        self
+    }
+
     /// Bounds the peer store (default [`DEFAULT_MAX_PEERS`]).
     pub fn with_max_peers(mut self, max_peers: usize) -> Self {
         self.max_peers = max_peers;
@@ -209,6 +222,11 @@ impl HostBuilder {
             }),
         };
         crate::identify::install(&host);
+        if self.serve_ping {
+            host.inner
+                .switch
+                .set_stream_handler(mycel_ping::PROTOCOL_ID, mycel_ping::handler());
+        }
         for addr in self.listen {
             if let Err(error) = host.switch().listen(&addr).await {
                 host.close().await;

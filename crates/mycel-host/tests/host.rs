@@ -293,13 +293,36 @@ async fn tcp_host() -> Host {
 async fn ping_latency_reaches_the_peer_store() {
     let hub = MemoryHub::new();
     let a = memory_host(&hub).await;
+    // No handler registered: every host answers ping unless built without it.
     let b = memory_host(&hub).await;
-    b.set_stream_handler(mycel_ping::PROTOCOL_ID, mycel_ping::handler());
     a.add_addrs(b.peer_id(), b.listen_addrs());
     mycel_ping::ping_peer(&a, b.peer_id()).await.unwrap();
     let record = a.peer_record(&b.peer_id()).unwrap();
     assert!(record.latency.is_some());
     assert_eq!(record.addrs, b.listen_addrs());
+}
+
+#[tokio::test]
+async fn a_host_built_without_ping_refuses_it() {
+    let hub = MemoryHub::new();
+    let a = memory_host(&hub).await;
+    let b = stack(Host::builder().with_ping(false))
+        .with_transport(MemoryTransport::with_hub(hub.clone()))
+        .listen_on("/memory/0".parse().unwrap())
+        .build()
+        .await
+        .unwrap();
+    assert!(!b.protocols().contains(&mycel_ping::PROTOCOL_ID));
+    assert!(a.protocols().contains(&mycel_ping::PROTOCOL_ID));
+    a.add_addrs(b.peer_id(), b.listen_addrs());
+    let err = mycel_ping::ping_peer(&a, b.peer_id()).await.unwrap_err();
+    // One protocol offered: negotiation is lazy, so the refusal surfaces on the read.
+    assert!(
+        matches!(&err, mycel_ping::PingError::Io(e) if e.kind() == std::io::ErrorKind::InvalidData),
+        "{err:?}"
+    );
+    a.close().await;
+    b.close().await;
 }
 
 #[tokio::test]

@@ -13,7 +13,7 @@
 //!     .listen_on("/ip4/0.0.0.0/tcp/0".parse()?)
 //!     .build()
 //!     .await?;
-//! host.set_stream_handler(mycel::ping::PROTOCOL_ID, mycel::ping::handler());
+//! // Every host answers ping; add your own protocols with `set_stream_handler`.
 //! println!("{} on {:?}", host.peer_id(), host.listen_addrs());
 //! # Ok(()) }
 //! ```
@@ -31,7 +31,7 @@
 //! [`core`], [`multistream`], [`switch`], [`host`] and [`identify`] are always there.
 
 pub use mycel_core::{
-    self as core, Direction, Keypair, Multiaddr, NegotiatedStream, Network, NetworkError,
+    self as core, Direction, KeyType, Keypair, Multiaddr, NegotiatedStream, Network, NetworkError,
     NetworkEvent, PeerId, ProtocolId, PublicKey, StreamHandler, stream_handler,
 };
 pub use mycel_host::{self as host, Host, HostBuilder};
@@ -130,7 +130,6 @@ mod tests {
             .build()
             .await
             .unwrap();
-        b.set_stream_handler(ping::PROTOCOL_ID, ping::handler());
         a.add_addrs(b.peer_id(), b.listen_addrs());
         let rtt = ping::ping_peer(&a, b.peer_id()).await.unwrap();
         assert!(rtt > std::time::Duration::ZERO);

@@ -24,7 +24,6 @@ async fn mycel_host(muxer: Muxer) -> Host {
         .build()
         .await
         .expect("mycel host");
-    host.set_stream_handler(ping::PROTOCOL_ID, ping::handler());
     host.set_stream_handler(perf::PROTOCOL_ID, perf::handler());
     host
 }
@@ -298,4 +297,42 @@ async fn rust_dials_mycel_over_yamux() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_dials_mycel_over_mplex() {
     bounded(rust_dials_mycel(Muxer::Mplex)).await;
+}
+
+/// rust-libp2p's ping handler gives up on a connection once its own ping there was
+/// refused, and then never answers the remote's pings on it. A host that did not serve
+/// ping therefore saw its own ping hang whenever rust's ping came first. Every host now
+/// serves ping without being asked: rust's ping is answered, and ours is too. (Built
+/// `with_ping(false)`, this fails both ways: rust's ping is refused, ours times out.)
+async fn rust_pings_first_then_mycel_pings(muxer: Muxer) {
+    let mut rust = RustNode::start(rust_muxer(muxer)).await;
+    // A host with no handler registered by the application.
+    let host = Host::builder()
+        .with_tcp_noise(&[muxer])
+        .build()
+        .await
+        .expect("mycel host");
+    let rust_peer = host
+        .connect(&rust.p2p_addr())
+        .await
+        .expect("mycel dials rust");
+    // rust-libp2p pings as soon as the connection is up; wait for its verdict first.
+    rust_pinged(&mut rust, host.peer_id())
+        .await
+        .expect("rust-libp2p's ping is answered");
+    let rtt = ping::ping_peer_with_timeout(&host, rust_peer, Duration::from_secs(5))
+        .await
+        .expect("rust-libp2p answers mycel's ping after its own");
+    assert!(rtt > Duration::ZERO);
+    host.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_pings_first_then_mycel_pings_over_yamux() {
+    bounded(rust_pings_first_then_mycel_pings(Muxer::Yamux)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_pings_first_then_mycel_pings_over_mplex() {
+    bounded(rust_pings_first_then_mycel_pings(Muxer::Mplex)).await;
 }
