@@ -16,9 +16,9 @@ use mycel_core::{PeerId, ProtocolId};
 
 use crate::{
     Acceptance, DEFAULT_SEEN_CAPACITY, DEFAULT_SEEN_TTL, DecodedRpc, Event, FLOODSUB_PROTOCOL,
-    MAX_TOPICS_PER_PEER, Message, MessageId, MessageIdFn, MessageValidator, PeerConnection, Router,
-    Rpc, SeenCache, SubOpt, SubscriptionChange, Subscriptions, TopicHash, ValidationMode,
-    default_message_id, router::sends,
+    MAX_TOPICS_PER_PEER, Message, MessageId, MessageIdFn, MessageValidator, OutboundStreams,
+    PeerConnection, Router, Rpc, SeenCache, SubOpt, SubscriptionChange, Subscriptions, TopicHash,
+    ValidationMode, default_message_id, router::sends,
 };
 
 /// Settings of a floodsub router.
@@ -36,10 +36,11 @@ pub struct FloodsubConfig {
     pub max_topics_per_peer: usize,
     /// The application's check, run before delivering and forwarding.
     pub validator: Option<MessageValidator>,
-    /// Send each RPC on a new stream (the default), as rust-libp2p's floodsub needs:
-    /// it reads one RPC per stream. go and js floodsub accept either way; turn this off
-    /// to keep one stream per peer when no rust-libp2p floodsub peer is expected.
-    pub stream_per_rpc: bool,
+    /// How RPCs travel to each peer. The default, [`OutboundStreams::Adaptive`], keeps
+    /// one long-lived stream (go, js and py floodsub; js refuses a second inbound
+    /// stream) and falls back to a stream per RPC for a peer that drops the stream
+    /// after one RPC (rust-libp2p's floodsub).
+    pub streams: OutboundStreams,
 }
 
 impl Default for FloodsubConfig {
@@ -51,7 +52,7 @@ impl Default for FloodsubConfig {
             seen_capacity: DEFAULT_SEEN_CAPACITY,
             max_topics_per_peer: MAX_TOPICS_PER_PEER,
             validator: None,
-            stream_per_rpc: true,
+            streams: OutboundStreams::Adaptive,
         }
     }
 }
@@ -64,7 +65,7 @@ impl std::fmt::Debug for FloodsubConfig {
             .field("seen_capacity", &self.seen_capacity)
             .field("max_topics_per_peer", &self.max_topics_per_peer)
             .field("validator", &self.validator.is_some())
-            .field("stream_per_rpc", &self.stream_per_rpc)
+            .field("streams", &self.streams)
             .finish_non_exhaustive()
     }
 }
@@ -292,8 +293,8 @@ impl Router for Floodsub {
         &self.subscriptions
     }
 
-    fn stream_per_rpc(&self) -> bool {
-        self.config.stream_per_rpc
+    fn outbound_streams(&self) -> OutboundStreams {
+        self.config.streams
     }
 
     fn mesh_peers(&self, topic: &TopicHash) -> Vec<PeerId> {

@@ -73,6 +73,7 @@ mod split;
 mod subscriptions;
 mod sync_table;
 mod topic;
+mod writer;
 
 use mycel_core::ProtocolId;
 
@@ -103,6 +104,7 @@ pub use crate::{
     split::split_rpc,
     subscriptions::{SubOptsOutcome, SubscriptionChange, Subscriptions},
     topic::{Topic, TopicHash},
+    writer::{OutboundStreams, PROBATION},
 };
 pub use sync_table::{
     ApplyOutcome, Entry, IgnoreReason, Lease, MAX_LEASE_DURATION, MAX_SNAPSHOT_PAGE_ENTRIES,

@@ -13,7 +13,7 @@ use std::{
 
 use mycel_core::{PeerId, ProtocolId};
 
-use crate::{DecodedRpc, Message, MessageId, Rpc, Subscriptions, TopicHash};
+use crate::{DecodedRpc, Message, MessageId, OutboundStreams, Rpc, Subscriptions, TopicHash};
 
 /// What the application decides about a received message before it is forwarded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,12 +140,11 @@ pub trait Router: Send + 'static {
     /// Our topics and the topics of every peer.
     fn subscriptions(&self) -> &Subscriptions;
 
-    /// Whether each RPC travels on a stream of its own, opened, written and closed,
-    /// instead of all RPCs on one long-lived stream per peer. rust-libp2p's floodsub
-    /// reads one RPC per stream and then drops the stream; go and js read until the
-    /// stream ends, so they accept both.
-    fn stream_per_rpc(&self) -> bool {
-        false
+    /// How RPCs travel to a peer: on one long-lived stream (the default), a stream each,
+    /// or one long-lived stream that falls back to a stream each for a peer that reads
+    /// only one RPC per stream (see [`OutboundStreams`]).
+    fn outbound_streams(&self) -> OutboundStreams {
+        OutboundStreams::Single
     }
 
     /// The peers our messages of `topic` go to: gossipsub's mesh (or fanout), every

@@ -30,9 +30,7 @@ use tracing::{debug, trace, warn};
 
 use crate::{
     DecodedRpc, Event, Floodsub, FloodsubConfig, Message, MessageId, PeerConnection, Publisher,
-    PubsubError, Router, Rpc, RpcLimits, SigningPolicy, TopicHash,
-    codec::{frames, write_frame},
-    read_rpc,
+    PubsubError, Router, Rpc, RpcLimits, SigningPolicy, TopicHash, read_rpc, writer::Writer,
 };
 
 /// Default largest frame we send: rust-libp2p's default receive limit (go's is 1 MiB).
@@ -47,9 +45,6 @@ pub const DEFAULT_SUBSCRIPTION_BUFFER: usize = 1024;
 
 /// How long opening our stream to a peer, or writing one RPC, may take.
 pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Streams of one peer being closed at once when each RPC has its own stream.
-const MAX_CLOSING_STREAMS: usize = 16;
 
 /// Commands queued for the router task (from handles and from stream readers).
 const COMMAND_QUEUE_LEN: usize = 1024;
@@ -493,105 +488,6 @@ async fn read_inbound(
     }
 }
 
-/// How a writer task reaches its peer.
-struct WriterSetup {
-    network: Arc<dyn Network>,
-    peer: PeerId,
-    protocols: Vec<ProtocolId>,
-    max_transmit_size: usize,
-    timeout: Duration,
-    stream_per_rpc: bool,
-    commands: mpsc::Sender<Command>,
-    generation: u64,
-}
-
-impl WriterSetup {
-    /// Writes what the router queues for the peer: on one stream opened once, or on a
-    /// stream per RPC. Any failure ends the task and tells the router task.
-    async fn run(self, mut queue: mpsc::Receiver<Rpc>) {
-        let result = if self.stream_per_rpc {
-            self.write_each(&mut queue).await
-        } else {
-            self.write_all(&mut queue).await
-        };
-        if let Err(reason) = result {
-            debug!(peer = %self.peer, %reason, "pubsub: writer stopped");
-            let _ = self
-                .commands
-                .send(Command::WriterFailed {
-                    peer: self.peer,
-                    generation: self.generation,
-                })
-                .await;
-        }
-    }
-
-    async fn open(&self) -> Result<mycel_core::BoxedIo, String> {
-        let opened = tokio::time::timeout(
-            self.timeout,
-            self.network.new_stream(self.peer, &self.protocols),
-        )
-        .await;
-        match opened {
-            Ok(Ok(stream)) => {
-                trace!(peer = %self.peer, protocol = %stream.protocol, "pubsub: stream open");
-                Ok(stream.io)
-            }
-            Ok(Err(e)) => Err(format!("cannot open a stream: {e}")),
-            Err(_) => Err("opening a stream timed out".into()),
-        }
-    }
-
-    async fn write(&self, io: &mut mycel_core::BoxedIo, frame: &[u8]) -> Result<(), String> {
-        match tokio::time::timeout(self.timeout, write_frame(io, frame)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(format!("write failed: {e}")),
-            Err(_) => Err("write timed out".into()),
-        }
-    }
-
-    async fn write_all(&self, queue: &mut mpsc::Receiver<Rpc>) -> Result<(), String> {
-        let mut io = self.open().await?;
-        while let Some(rpc) = queue.recv().await {
-            for frame in frames(rpc, self.max_transmit_size) {
-                self.write(&mut io, &frame).await?;
-            }
-        }
-        let _ = tokio::io::AsyncWriteExt::shutdown(&mut io).await;
-        Ok(())
-    }
-
-    async fn write_each(&self, queue: &mut mpsc::Receiver<Rpc>) -> Result<(), String> {
-        // Each stream is closed after its RPC and then read to its end, so the peer's
-        // side of the negotiation and its close are taken in before the stream is
-        // dropped (a muxer may reset a stream dropped with unread data, and the RPC
-        // with it).
-        // Those waits run beside the writer, a few at a time.
-        let mut closing = tokio::task::JoinSet::new();
-        while let Some(rpc) = queue.recv().await {
-            for frame in frames(rpc, self.max_transmit_size) {
-                let mut io = self.open().await?;
-                self.write(&mut io, &frame).await?;
-                while closing.len() >= MAX_CLOSING_STREAMS {
-                    closing.join_next().await;
-                }
-                let timeout = self.timeout;
-                closing.spawn(async move {
-                    let finish = async {
-                        tokio::io::AsyncWriteExt::shutdown(&mut io).await?;
-                        let mut sink = [0u8; 256];
-                        while tokio::io::AsyncReadExt::read(&mut io, &mut sink).await? > 0 {}
-                        Ok::<_, std::io::Error>(())
-                    };
-                    let _ = tokio::time::timeout(timeout, finish).await;
-                });
-            }
-        }
-        while closing.join_next().await.is_some() {}
-        Ok(())
-    }
-}
-
 /// A peer we exchange RPCs with.
 struct PeerState {
     queue: mpsc::Sender<Rpc>,
@@ -799,17 +695,24 @@ impl Actor {
         let (queue, queue_rx) = mpsc::channel(self.config.outbound_queue_len.max(1));
         self.peers.insert(peer, PeerState { queue, generation });
         debug!(%peer, %protocol, "pubsub: peer added");
-        let writer = WriterSetup {
+        let writer = Writer {
             network: inner.network.clone(),
             peer,
             protocols: inner.protocols.clone(),
             max_transmit_size: self.config.max_transmit_size,
             timeout: self.config.write_timeout,
-            stream_per_rpc: self.router.stream_per_rpc(),
-            commands: inner.commands.clone(),
-            generation,
-        }
-        .run(queue_rx);
+            streams: self.router.outbound_streams(),
+        };
+        let commands = inner.commands.clone();
+        let writer = async move {
+            // Any failure ends the task and tells the router task.
+            if let Err(reason) = writer.run(queue_rx).await {
+                debug!(%peer, %reason, "pubsub: writer stopped");
+                let _ = commands
+                    .send(Command::WriterFailed { peer, generation })
+                    .await;
+            }
+        };
         let token = inner.token.clone();
         inner.tasks.spawn(async move {
             tokio::select! {
