@@ -156,7 +156,6 @@ impl Writer {
                 send(frame.freeze()).await?;
             }
         }
-        drop(send);
         while closing.join_next().await.is_some() {}
         Ok(())
     }
