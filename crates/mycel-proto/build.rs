@@ -10,6 +10,7 @@ fn main() -> io::Result<()> {
         .join("..")
         .join("proto");
     let files = [
+        "envelope.proto",
         "identify.proto",
         "kad.proto",
         "keys.proto",

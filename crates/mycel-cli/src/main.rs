@@ -15,9 +15,12 @@
 //!   MSG, waits for `--wait-msgs N` messages and adds `"received":[...]` to its JSON.
 //! - `mycel perf <multiaddr>/p2p/<id> --upload-bytes N --download-bytes M`: one perf run,
 //!   one JSON line.
+//! - `mycel interop`: the libp2p test-plans transport-interop binary, configured by
+//!   environment variables (see `interop.rs`).
 //!
 //! Exit status: 0 success, 1 failure (the JSON line says why), 2 bad usage.
 
+mod interop;
 mod json;
 mod pubsub;
 
@@ -116,6 +119,13 @@ enum Command {
         #[arg(long = "key-type", value_enum, default_value_t = KeyTypeArg::Ed25519)]
         key_type: KeyTypeArg,
     },
+    /// The libp2p test-plans transport-interop test: configured by the environment
+    /// variables transport (tcp), muxer (yamux|mplex), security (noise), is_dialer
+    /// (true|false), ip (default 0.0.0.0), redis_addr (default redis:6379) and
+    /// test_timeout_seconds (default 180). The listener publishes its address on the
+    /// Redis list listenerAddr; the dialer takes it, dials, pings and prints
+    /// {"handshakePlusOneRTTMillis":…,"pingRTTMilllis":…}.
+    Interop,
     /// Run one /perf/1.0.0 exchange with a peer and print one JSON line.
     Perf {
         /// The peer, as <multiaddr>/p2p/<peer-id>.
@@ -308,6 +318,13 @@ fn fail(error: &str) -> i32 {
 
 async fn run(command: Command) -> i32 {
     match command {
+        Command::Interop => match interop::Settings::from_vars(|k| std::env::var(k).ok()) {
+            Ok(settings) => interop::run(settings).await,
+            Err(e) => {
+                eprintln!("mycel interop: {e}");
+                2
+            }
+        },
         Command::Node { listen, bootstrap } => node(listen, bootstrap).await,
         Command::Listen {
             muxer,

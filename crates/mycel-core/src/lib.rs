@@ -5,6 +5,7 @@
 //!   verifying as the spec says; and [`PeerId`], in both text forms.
 //! - [`Multiaddr`] (re-exported from the `multiaddr` crate) with helpers for the
 //!   `/p2p/<peer-id>` suffix ([`addr`]).
+//! - Signed envelopes and peer records ([`record`]): a peer's addresses, signed by it.
 //! - [`ProtocolId`] and unsigned-varint length-prefixed [`framing`] with a caller-given
 //!   maximum.
 //! - The traits that join the crates: [`Transport`]/[`Listener`], [`SecureUpgrade`],
@@ -31,6 +32,7 @@ pub mod identity;
 mod network;
 mod peer_id;
 mod protocol;
+pub mod record;
 mod transport;
 mod upgrade;
 

@@ -11,6 +11,7 @@ use mycel_core::{
     BoxedTransport, Keypair, Multiaddr, MuxerUpgrade, NegotiatedStream, Network, NetworkError,
     NetworkEvent, PeerId, ProtocolId, SecureUpgrade, StreamHandler, Transport, TransportExt,
     addr::split_peer_id,
+    record::{PeerRecordFormat, SignedPeerRecord},
 };
 use mycel_switch::{
     DialError, ListenError, PeerConnection, StopOnDrop, Switch, SwitchConfig, Upgrader,
@@ -83,6 +84,7 @@ pub struct HostBuilder {
     agent_version: String,
     protocol_version: String,
     serve_ping: bool,
+    peer_record_format: Option<PeerRecordFormat>,
 }
 
 impl Default for HostBuilder {
@@ -98,6 +100,7 @@ impl Default for HostBuilder {
             agent_version: mycel_identify::AGENT_VERSION.to_string(),
             protocol_version: mycel_identify::PROTOCOL_VERSION.to_string(),
             serve_ping: true,
+            peer_record_format: Some(PeerRecordFormat::Standard),
         }
     }
 }
@@ -184,6 +187,15 @@ impl HostBuilder {
         self
     }
 
+    /// Whether identify carries a record of our addresses that we signed, and in which
+    /// format (default: [`PeerRecordFormat::Standard`], which go-libp2p and js-libp2p
+    /// check; rust-libp2p's identify checks only [`PeerRecordFormat::Legacy`]). `None`
+    /// sends none. Records peers send are checked whatever this says.
+    pub fn with_signed_peer_record(mut self, format: Option<PeerRecordFormat>) -> Self {
+        self.peer_record_format = format;
+        self
+    }
+
     /// Bounds the peer store (default [`DEFAULT_MAX_PEERS`]).
     pub fn with_max_peers(mut self, max_peers: usize) -> Self {
         self.max_peers = max_peers;
@@ -219,6 +231,8 @@ impl HostBuilder {
                 observed: Mutex::default(),
                 agent_version: self.agent_version,
                 protocol_version: self.protocol_version,
+                peer_record_format: self.peer_record_format,
+                signed_record: Mutex::default(),
             }),
         };
         crate::identify::install(&host);
@@ -245,6 +259,9 @@ pub(crate) struct Inner {
     pub(crate) observed: Mutex<ObservedAddrs>,
     pub(crate) agent_version: String,
     pub(crate) protocol_version: String,
+    pub(crate) peer_record_format: Option<PeerRecordFormat>,
+    /// The record of our addresses we last signed.
+    pub(crate) signed_record: Mutex<Option<SignedPeerRecord>>,
 }
 
 /// A libp2p node: listens, dials, keeps connections and addresses, opens and serves

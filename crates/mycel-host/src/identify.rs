@@ -5,7 +5,11 @@ use std::sync::{Arc, Weak};
 
 use std::{collections::HashSet, time::Duration};
 
-use mycel_core::{Direction, Multiaddr, NetworkEvent, PeerId, stream_handler};
+use mycel_core::{
+    Direction, Multiaddr, NetworkEvent, PeerId,
+    record::{MAX_ENVELOPE_LEN, MAX_RECORD_ADDRS, PeerRecord, SignedPeerRecord},
+    stream_handler,
+};
 use mycel_identify::{IdentifyError, Info, PROTOCOL_ID, PUSH_PROTOCOL_ID, TIMEOUT, Update};
 use mycel_switch::PeerConnection;
 use tokio::time::Instant;
@@ -146,15 +150,17 @@ impl Host {
     /// What we tell others: our key, versions, addresses (all-interfaces ones left out:
     /// nobody can dial `0.0.0.0`), protocols, and `observed`.
     pub(crate) fn local_info(&self, observed: Option<Multiaddr>) -> Info {
+        let listen_addrs: Vec<Multiaddr> = self
+            .listen_addrs()
+            .into_iter()
+            .filter(|a| !is_unspecified(a))
+            .collect();
         Info {
             public_key: self.keypair().public(),
             protocol_version: self.inner.protocol_version.clone(),
             agent_version: self.inner.agent_version.clone(),
-            listen_addrs: self
-                .listen_addrs()
-                .into_iter()
-                .filter(|a| !is_unspecified(a))
-                .collect(),
+            signed_peer_record: self.signed_record(&listen_addrs),
+            listen_addrs,
             observed_addr: observed,
             protocols: self
                 .protocols()
@@ -162,6 +168,37 @@ impl Host {
                 .map(|p| p.as_str().to_string())
                 .collect(),
         }
+    }
+
+    /// Our signed record of `addrs`: the one made last if the addresses are the same,
+    /// else a new one with a higher sequence number (the time in nanoseconds, as go
+    /// does, or one more than the last). `None` when the host sends none, or the record
+    /// would not fit an envelope.
+    fn signed_record(&self, addrs: &[Multiaddr]) -> Option<SignedPeerRecord> {
+        let format = self.inner.peer_record_format?;
+        let addrs = &addrs[..addrs.len().min(MAX_RECORD_ADDRS)];
+        let mut held = self
+            .inner
+            .signed_record
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(record) = held.as_ref().filter(|r| r.record().addrs == addrs) {
+            return Some(record.clone());
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        let seq = held
+            .as_ref()
+            .map_or(now, |r| now.max(r.record().seq.saturating_add(1)));
+        let record = PeerRecord::new(self.peer_id(), seq, addrs.to_vec());
+        let signed = SignedPeerRecord::new(self.keypair(), record, format).ok()?;
+        if signed.envelope().encode().len() > MAX_ENVELOPE_LEN {
+            tracing::debug!("our signed peer record is too large to send");
+            return None;
+        }
+        *held = Some(signed.clone());
+        Some(signed)
     }
 
     /// Asks the peer of `conn` who it is, records the answer and publishes it.
@@ -183,6 +220,7 @@ impl Host {
                 listen_addrs: Some(info.listen_addrs.clone()),
                 observed_addr: info.observed_addr.clone(),
                 protocols: Some(info.protocols.clone()),
+                signed_peer_record: info.signed_peer_record.clone(),
             },
         );
         Ok(info)
@@ -191,8 +229,18 @@ impl Host {
     /// Stores what `peer` said and publishes an `Identified` event with everything known.
     fn record_identify(&self, peer: PeerId, update: Update) {
         let record = self.with_peer_store(|store| {
-            if let Some(addrs) = update.listen_addrs.clone() {
-                store.add_addrs_from(peer, addrs, AddrSource::Identify, Instant::now());
+            let now = Instant::now();
+            // A signed record's addresses stand for the peer's announced ones: the
+            // unsigned copy is not stored beside them (as go and rust do).
+            let signed = match update.signed_peer_record.clone() {
+                Some(signed) => {
+                    store.add_signed_record(peer, signed, now);
+                    true
+                }
+                None => false,
+            };
+            if let Some(addrs) = update.listen_addrs.clone().filter(|_| !signed) {
+                store.add_addrs_from(peer, addrs, AddrSource::Identify, now);
             }
             store.set_identity(
                 peer,
@@ -224,7 +272,10 @@ impl Host {
             agent_version: record.agent_version.unwrap_or_default(),
             protocol_version: record.protocol_version.unwrap_or_default(),
             protocols: record.protocols,
-            listen_addrs: update.listen_addrs.unwrap_or(record.addrs),
+            listen_addrs: match &update.signed_peer_record {
+                Some(signed) => signed.record().addrs.clone(),
+                None => update.listen_addrs.unwrap_or(record.addrs),
+            },
             observed_addr: update.observed_addr,
         });
     }

@@ -6,7 +6,7 @@ use std::{
     time::Duration,
 };
 
-use mycel_core::{Multiaddr, PeerId, PublicKey};
+use mycel_core::{Multiaddr, PeerId, PublicKey, record::SignedPeerRecord};
 use tokio::time::Instant;
 
 /// Default for [`PeerStore::new`]'s peer bound.
@@ -39,7 +39,10 @@ pub enum AddrSource {
     /// Given by the user ([`PeerStore::add_addrs`], `Network::add_addrs`): kept until
     /// removed.
     Manual,
-    /// Announced by the peer in identify: kept [`IDENTIFY_ADDR_TTL`].
+    /// In a record the peer signed ([`PeerStore::add_signed_record`]): kept
+    /// [`IDENTIFY_ADDR_TTL`], and replaced by its next record's.
+    Signed,
+    /// Announced by the peer in identify without a signature: kept [`IDENTIFY_ADDR_TTL`].
     Identify,
 }
 
@@ -60,6 +63,8 @@ pub struct PeerRecord {
     pub protocols: Vec<String>,
     /// Its round-trip time, smoothed over pings.
     pub latency: Option<Duration>,
+    /// The newest record of its addresses it signed, once it sent one.
+    pub signed_record: Option<SignedPeerRecord>,
 }
 
 /// What identify told us of a peer, for [`PeerStore::set_identity`].
@@ -198,12 +203,43 @@ impl PeerStore {
         }
         let expires = match source {
             AddrSource::Manual | AddrSource::Connected => None,
-            AddrSource::Identify => Some(now + IDENTIFY_ADDR_TTL),
+            AddrSource::Signed | AddrSource::Identify => Some(now + IDENTIFY_ADDR_TTL),
         };
         let entry = self.touch(peer);
         for addr in addrs {
             entry.put(addr, source, expires, now);
         }
+    }
+
+    /// Stores a record `peer` signed (checked by the caller, as
+    /// [`SignedPeerRecord`] guarantees) unless we hold a newer one: its addresses replace
+    /// those of the previous record and rank above unsigned announced ones. Returns
+    /// whether it was taken.
+    pub fn add_signed_record(
+        &mut self,
+        peer: PeerId,
+        signed: SignedPeerRecord,
+        now: Instant,
+    ) -> bool {
+        if signed.record().peer_id != peer {
+            return false;
+        }
+        let newer = self
+            .peers
+            .get(&peer)
+            .and_then(|e| e.record.signed_record.as_ref())
+            .is_none_or(|held| signed.record().seq >= held.record().seq);
+        if !newer {
+            return false;
+        }
+        let entry = self.touch(peer);
+        entry.addrs.retain(|k| k.source != AddrSource::Signed);
+        let expires = Some(now + IDENTIFY_ADDR_TTL);
+        for addr in signed.record().addrs.iter().take(MAX_ADDRS_PER_PEER) {
+            entry.put(addr.clone(), AddrSource::Signed, expires, now);
+        }
+        entry.record.signed_record = Some(signed);
+        true
     }
 
     /// `peer` is connected on `addr` (an address we dialed): it is tried first, and kept
@@ -405,6 +441,48 @@ mod tests {
         store.remove_addr(&peer, &addr(2));
         assert_eq!(store.addrs(&peer), vec![addr(1), addr(3)]);
         assert!(store.addrs(&PeerId::random()).is_empty());
+    }
+
+    #[test]
+    fn signed_records_outrank_announced_addresses_and_only_newer_ones_replace() {
+        use mycel_core::{
+            Keypair,
+            record::{PeerRecord as Record, PeerRecordFormat},
+        };
+        let keypair = Keypair::generate();
+        let peer = keypair.peer_id();
+        let signed = |seq, addrs: Vec<Multiaddr>| {
+            SignedPeerRecord::new(
+                &keypair,
+                Record::new(peer, seq, addrs),
+                PeerRecordFormat::Standard,
+            )
+            .unwrap()
+        };
+        let mut store = PeerStore::default();
+        let t0 = Instant::now();
+        store.add_addrs_from(peer, [addr(1)], AddrSource::Identify, t0);
+        assert!(store.add_signed_record(peer, signed(5, vec![addr(2), addr(3)]), t0));
+        assert_eq!(store.addrs_at(&peer, t0), vec![addr(2), addr(3), addr(1)]);
+        // An older record is refused; a newer one replaces the signed addresses.
+        assert!(!store.add_signed_record(peer, signed(4, vec![addr(9)]), t0));
+        assert!(store.add_signed_record(peer, signed(6, vec![addr(4)]), t0));
+        assert_eq!(store.addrs_at(&peer, t0), vec![addr(4), addr(1)]);
+        assert_eq!(
+            store
+                .record_at(&peer, t0)
+                .unwrap()
+                .signed_record
+                .unwrap()
+                .record()
+                .seq,
+            6
+        );
+        // A record is only taken for its own peer.
+        assert!(!store.add_signed_record(PeerId::random(), signed(7, vec![]), t0));
+        // Signed addresses expire like announced ones.
+        let later = t0 + IDENTIFY_ADDR_TTL + Duration::from_secs(1);
+        assert!(store.addrs_at(&peer, later).is_empty());
     }
 
     #[test]

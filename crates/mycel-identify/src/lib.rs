@@ -19,8 +19,13 @@
 //!
 //! # Limits
 //! A message may be at most [`MAX_MESSAGE_SIZE`] bytes, and a stream carry at most
-//! [`MAX_MESSAGES`] of them (go-libp2p may send a second one). The signed peer record
-//! (`signedPeerRecord`, field 8) is not part of the message here and is ignored.
+//! [`MAX_MESSAGES`] of them (go-libp2p may send a second one).
+//!
+//! # Signed peer records
+//! `signedPeerRecord` (field 8) carries a signed envelope of the peer's addresses
+//! ([`mycel_core::record`]). A received one is kept in [`Update::signed_peer_record`] only
+//! when it is at most 4 KiB, its signature checks and it names the peer on the
+//! connection; otherwise it is dropped and the rest of the message stands.
 
 mod error;
 mod protocol;

@@ -4,6 +4,7 @@ use bytes::BytesMut;
 use mycel_core::{
     Multiaddr, PeerId, PublicKey,
     framing::{FramingError, encode_length_prefixed, read_length_prefixed},
+    record::{SignedEnvelope, SignedPeerRecord},
 };
 use mycel_proto::{identify::Identify, prost::Message};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -25,6 +26,9 @@ pub struct Info {
     pub observed_addr: Option<Multiaddr>,
     /// The protocols it accepts inbound streams for.
     pub protocols: Vec<String>,
+    /// Its addresses in a record it signed (`signedPeerRecord`): ours when sending; a
+    /// peer's only when its signature checked and it names that peer.
+    pub signed_peer_record: Option<SignedPeerRecord>,
 }
 
 impl Info {
@@ -46,6 +50,10 @@ impl Info {
                 .collect(),
             observed_addr: self.observed_addr.as_ref().map(|a| a.to_vec().into()),
             protocols: self.protocols.clone(),
+            signed_peer_record: self
+                .signed_peer_record
+                .as_ref()
+                .map(|r| r.envelope().encode().into()),
         };
         let mut framed = BytesMut::new();
         encode_length_prefixed(&message.encode_to_vec(), &mut framed);
@@ -69,6 +77,9 @@ impl Info {
         if let Some(v) = update.protocols {
             self.protocols = v;
         }
+        if let Some(v) = update.signed_peer_record {
+            self.signed_peer_record = Some(v);
+        }
     }
 }
 
@@ -89,6 +100,10 @@ pub struct Update {
     pub observed_addr: Option<Multiaddr>,
     /// `protocols`, if any.
     pub protocols: Option<Vec<String>>,
+    /// `signedPeerRecord`, if sent and valid: an envelope over
+    /// [`MAX_ENVELOPE_LEN`](mycel_core::record::MAX_ENVELOPE_LEN) bytes, with a bad
+    /// signature, or naming another peer is dropped (the rest of the message stands).
+    pub signed_peer_record: Option<SignedPeerRecord>,
 }
 
 impl Update {
@@ -115,6 +130,12 @@ impl Update {
         let observed_addr = message
             .observed_addr
             .and_then(|a| Multiaddr::try_from(a.to_vec()).ok());
+        let signed_peer_record = message.signed_peer_record.and_then(|bytes| {
+            SignedEnvelope::decode(&bytes)
+                .and_then(SignedPeerRecord::from_envelope)
+                .inspect_err(|e| tracing::debug!(error = %e, "dropping a signed peer record"))
+                .ok()
+        });
         Ok(Self {
             public_key,
             protocol_version: message.protocol_version,
@@ -126,6 +147,7 @@ impl Update {
                 protocols.truncate(MAX_PROTOCOLS);
                 protocols
             }),
+            signed_peer_record,
         })
     }
 
@@ -139,6 +161,7 @@ impl Update {
             listen_addrs,
             observed_addr,
             protocols,
+            signed_peer_record,
         } = later;
         self.public_key = public_key.or(self.public_key.take());
         self.protocol_version = protocol_version.or(self.protocol_version.take());
@@ -146,10 +169,20 @@ impl Update {
         self.listen_addrs = append(self.listen_addrs.take(), listen_addrs, MAX_LISTEN_ADDRS);
         self.observed_addr = observed_addr.or(self.observed_addr.take());
         self.protocols = append(self.protocols.take(), protocols, MAX_PROTOCOLS);
+        self.signed_peer_record = signed_peer_record.or(self.signed_peer_record.take());
     }
 
-    /// Checks that a key, if sent, is `peer`'s.
-    fn check_peer(&self, peer: PeerId) -> Result<(), IdentifyError> {
+    /// Checks that a key, if sent, is `peer`'s; drops a signed record of another peer.
+    fn check_peer(&mut self, peer: PeerId) -> Result<(), IdentifyError> {
+        let other = self
+            .signed_peer_record
+            .as_ref()
+            .map(|r| r.record().peer_id)
+            .filter(|p| *p != peer);
+        if let Some(other) = other {
+            tracing::debug!(%peer, %other, "dropping a signed peer record of another peer");
+            self.signed_peer_record = None;
+        }
         match &self.public_key {
             Some(key) if key.to_peer_id() != peer => Err(IdentifyError::PeerMismatch {
                 expected: peer,
@@ -199,7 +232,7 @@ where
 {
     // We send nothing: say so, so the remote's read side sees the end.
     let _ = stream.shutdown().await;
-    let update = read_messages(&mut stream).await?;
+    let mut update = read_messages(&mut stream).await?;
     update.check_peer(peer)?;
     let public_key = update.public_key.ok_or(IdentifyError::MissingPublicKey)?;
     Ok(Info {
@@ -209,6 +242,7 @@ where
         listen_addrs: update.listen_addrs.unwrap_or_default(),
         observed_addr: update.observed_addr,
         protocols: update.protocols.unwrap_or_default(),
+        signed_peer_record: update.signed_peer_record,
     })
 }
 
@@ -244,7 +278,7 @@ pub async fn receive_push<S>(mut stream: S, peer: PeerId) -> Result<Update, Iden
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let update = read_messages(&mut stream).await?;
+    let mut update = read_messages(&mut stream).await?;
     update.check_peer(peer)?;
     Ok(update)
 }
@@ -265,6 +299,7 @@ mod tests {
             listen_addrs: vec!["/ip4/127.0.0.1/tcp/4001".parse().unwrap()],
             observed_addr: Some("/ip4/127.0.0.1/tcp/5555".parse().unwrap()),
             protocols: vec!["/ipfs/ping/1.0.0".into(), "/ipfs/id/1.0.0".into()],
+            signed_peer_record: None,
         }
     }
 
@@ -411,6 +446,60 @@ mod tests {
             answer_with(many).await,
             Err(IdentifyError::TooManyMessages)
         ));
+    }
+
+    fn signed(keypair: &Keypair, addr: &str) -> SignedPeerRecord {
+        use mycel_core::record::{PeerRecord, PeerRecordFormat};
+        SignedPeerRecord::new(
+            keypair,
+            PeerRecord::new(keypair.peer_id(), 1, vec![addr.parse().unwrap()]),
+            PeerRecordFormat::Standard,
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_signed_peer_record_travels_and_is_checked() {
+        let keypair = Keypair::generate();
+        let mut sent = info(&keypair);
+        sent.signed_peer_record = Some(signed(&keypair, "/ip4/192.0.2.7/tcp/4001"));
+        let got = answer_as(&keypair, sent.encode()).await.unwrap();
+        assert_eq!(got.signed_peer_record, sent.signed_peer_record);
+
+        // Another peer's record, validly signed by that peer: dropped, the rest kept.
+        let other = Keypair::generate();
+        let mut forged = info(&keypair);
+        forged.signed_peer_record = Some(signed(&other, "/ip4/192.0.2.8/tcp/4001"));
+        let got = answer_as(&keypair, forged.encode()).await.unwrap();
+        assert_eq!(got.signed_peer_record, None);
+        assert_eq!(got.agent_version, "mycel/test");
+
+        // A tampered envelope and an oversized one: dropped too.
+        // The message without its uvarint length prefix.
+        let wire = sent.encode();
+        let body = &wire[wire.iter().position(|b| b & 0x80 == 0).unwrap() + 1..];
+        let mut tampered = Identify::decode(body).unwrap();
+        let mut envelope = tampered.signed_peer_record.take().unwrap().to_vec();
+        let last = envelope.len() - 1;
+        envelope[last] ^= 1;
+        tampered.signed_peer_record = Some(envelope.into());
+        let got = answer_as(&keypair, framed(&tampered)).await.unwrap();
+        assert_eq!(got.signed_peer_record, None);
+        let mut huge = Identify::decode(body).unwrap();
+        huge.signed_peer_record = Some(vec![0u8; 5000].into());
+        let got = answer_as(&keypair, framed(&huge)).await.unwrap();
+        assert_eq!(got.signed_peer_record, None);
+    }
+
+    async fn answer_as(keypair: &Keypair, wire: Vec<u8>) -> Result<Info, IdentifyError> {
+        let (mut a, b) = duplex(256 * 1024);
+        tokio::spawn(async move {
+            let _ = a.write_all(&wire).await;
+            let _ = a.shutdown().await;
+            let mut sink = Vec::new();
+            let _ = a.read_to_end(&mut sink).await;
+        });
+        request(b, keypair.peer_id()).await
     }
 
     #[tokio::test]

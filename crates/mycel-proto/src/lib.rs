@@ -26,6 +26,11 @@ pub mod noise {
     include!(concat!(env!("OUT_DIR"), "/noise.rs"));
 }
 
+/// Signed envelopes and peer records (`proto/envelope.proto`).
+pub mod envelope {
+    include!(concat!(env!("OUT_DIR"), "/envelope.rs"));
+}
+
 /// The identify message (`proto/identify.proto`).
 pub mod identify {
     include!(concat!(env!("OUT_DIR"), "/identify.rs"));

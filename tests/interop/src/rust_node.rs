@@ -85,6 +85,9 @@ pub struct RustOptions {
     pub gossipsub: Option<gossipsub::Config>,
     /// Run floodsub; every peer the node connects to joins its partial view.
     pub floodsub: bool,
+    /// Send a signed peer record in identify (rust-libp2p's format: domain
+    /// `libp2p-routing-state`, payload type `/libp2p/routing-state-record`).
+    pub signed_peer_record: bool,
 }
 
 /// Which pubsub router of a [`RustNode`] a command is for.
@@ -306,6 +309,9 @@ pub struct RustIdentified {
     pub listen_addrs: Vec<Multiaddr>,
     /// Where the peer says it sees us.
     pub observed_addr: Multiaddr,
+    /// Whether the peer sent a signed peer record rust-libp2p accepted (its format,
+    /// checked signature, the peer's own).
+    pub signed_peer_record: bool,
 }
 
 /// A running rust-libp2p node; stops when dropped.
@@ -348,7 +354,12 @@ fn behaviour(keypair: &Keypair, options: RustOptions) -> Behaviour {
     Behaviour {
         ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_secs(1))),
         identify: identify::Behaviour::new(
-            identify::Config::new("ipfs/0.1.0".into(), key).with_agent_version(RUST_AGENT.into()),
+            if options.signed_peer_record {
+                identify::Config::new_with_signed_peer_record("ipfs/0.1.0".into(), keypair)
+            } else {
+                identify::Config::new("ipfs/0.1.0".into(), key)
+            }
+            .with_agent_version(RUST_AGENT.into()),
         ),
         stream: libp2p_stream::Behaviour::new(),
         kad: Toggle::from(kad),
@@ -630,6 +641,7 @@ impl Driver {
                         protocols: protocols.clone(),
                         listen_addrs: info.listen_addrs.clone(),
                         observed_addr: info.observed_addr.clone(),
+                        signed_peer_record: info.signed_peer_record.is_some(),
                     },
                 );
                 Some(RustEvent::Identified {

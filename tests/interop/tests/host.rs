@@ -6,9 +6,10 @@
 use std::time::Duration;
 
 use libp2p::StreamProtocol;
+use mycel::core::record::PeerRecordFormat;
 use mycel::{DefaultStack, Host, Muxer, Network, NetworkError, PeerId, ProtocolId, perf, ping};
 use mycel_interop::rust_node::{
-    RUST_AGENT, RustEvent, RustIdentified, RustMuxer, RustNode, perf_client,
+    RUST_AGENT, RustEvent, RustIdentified, RustMuxer, RustNode, RustOptions, perf_client,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -335,4 +336,66 @@ async fn rust_pings_first_then_mycel_pings_over_yamux() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_pings_first_then_mycel_pings_over_mplex() {
     bounded(rust_pings_first_then_mycel_pings(Muxer::Mplex)).await;
+}
+
+/// Signed peer records in identify, both ways. rust-libp2p sends its record in the
+/// format of RFC 0003's text (domain `libp2p-routing-state`): mycel checks it and keeps
+/// its addresses. mycel's record in that format is accepted by rust-libp2p; in the
+/// format go and js use (mycel's default) rust-libp2p cannot check it and falls back to
+/// the unsigned addresses.
+async fn signed_peer_records(muxer: Muxer) {
+    let mut rust = RustNode::start_with(
+        rust_muxer(muxer),
+        RustOptions {
+            signed_peer_record: true,
+            ..RustOptions::default()
+        },
+    )
+    .await;
+    for (format, rust_accepts) in [
+        (PeerRecordFormat::Legacy, true),
+        (PeerRecordFormat::Standard, false),
+    ] {
+        let host = Host::builder()
+            .with_signed_peer_record(Some(format))
+            .with_tcp_noise(&[muxer])
+            .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
+            .build()
+            .await
+            .expect("mycel host");
+        let rust_peer = host.connect(&rust.p2p_addr()).await.expect("dial rust");
+        let deadline = tokio::time::Instant::now() + EVENT_LIMIT;
+        let signed = loop {
+            if let Some(signed) = host.peer_record(&rust_peer).and_then(|r| r.signed_record) {
+                break signed;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "mycel never took rust-libp2p's signed record"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        assert_eq!(signed.format(), PeerRecordFormat::Legacy);
+        assert_eq!(signed.record().peer_id, rust_peer);
+        assert!(
+            signed.record().addrs.contains(&rust.listen_addr),
+            "{signed:?}"
+        );
+        assert_eq!(host.addrs_of(&rust_peer)[0], rust.listen_addr);
+
+        let seen = rust_identified(&mut rust, host.peer_id(), |_| true).await;
+        assert_eq!(seen.signed_peer_record, rust_accepts, "{format:?}");
+        assert_eq!(seen.listen_addrs, host.listen_addrs());
+        host.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_peer_records_with_rust_over_yamux() {
+    bounded(signed_peer_records(Muxer::Yamux)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_peer_records_with_rust_over_mplex() {
+    bounded(signed_peer_records(Muxer::Mplex)).await;
 }
