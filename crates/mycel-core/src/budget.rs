@@ -15,9 +15,11 @@ use tokio::sync::Notify;
 /// from its socket while the total is over the cap (the remote is slowed by TCP, nothing
 /// is dropped). Reading streams releases it.
 ///
-/// A reader that stays stopped asks for relief ([`BufferBudget::relieve_largest`]):
-/// the connection holding the most, whichever it is, resets its stream holding the
-/// most, so one application that never reads cannot stall every connection.
+/// A reader that stays stopped asks for relief ([`BufferBudget::relieve`]): the
+/// connection whose unread data has waited longest for its reader (the stalest
+/// stream, [`Relief::stalest`]) resets that stream, so one application that never reads
+/// cannot stall every connection, and a reader that is busy draining its stream is never
+/// the one cut off, however much it holds for a moment.
 ///
 /// The total can pass the cap by at most one frame per connection (a frame is charged
 /// before the reader stops). Cheap to clone; clones share one count.
@@ -29,7 +31,12 @@ pub struct BufferBudget {
 /// What a budget asks of a connection holding too much: drop some unread data (by
 /// resetting a stream). Muxers implement it on their shared session state.
 pub trait Relief: Send + Sync {
-    /// Frees some of what this connection holds.
+    /// Since when the connection's stalest stream holding unread data has gone unread:
+    /// the last time its application read from it, or when it opened if never.
+    /// `None` when it holds nothing.
+    fn stalest(&self) -> Option<std::time::Instant>;
+
+    /// Frees what the stalest stream holds (by resetting it).
     fn relieve(&self);
 }
 
@@ -110,19 +117,25 @@ impl BufferBudget {
         self.inner.holders.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Asks the connection holding the most to free some.
-    pub fn relieve_largest(&self) {
-        let relief = {
+    /// Asks the connection holding the stalest unread data to drop it, if that data has
+    /// gone unread for at least `unread_for`. A stream read more recently is being
+    /// drained: cutting it off would punish the reader that is making room, so then
+    /// nothing is dropped and the caller waits on.
+    pub fn relieve(&self, unread_for: std::time::Duration) {
+        let reliefs: Vec<Arc<dyn Relief>> = {
             let holders = self.holders();
             holders
                 .values()
-                .map(|h| (h.bytes.load(Ordering::Relaxed), h))
-                .filter(|(bytes, _)| *bytes > 0)
-                .max_by_key(|(bytes, _)| *bytes)
-                .and_then(|(_, h)| h.relief.upgrade())
+                .filter(|h| h.bytes.load(Ordering::Relaxed) > 0)
+                .filter_map(|h| h.relief.upgrade())
+                .collect()
         };
-        // Called without the holders' lock: relief charges and releases.
-        if let Some(relief) = relief {
+        // Asked without the holders' lock: relief charges and releases.
+        let stalest = reliefs
+            .into_iter()
+            .filter_map(|r| r.stalest().map(|since| (since, r)))
+            .min_by_key(|(since, _)| *since);
+        if let Some((_, relief)) = stalest.filter(|(since, _)| since.elapsed() >= unread_for) {
             relief.relieve();
         }
     }
@@ -212,9 +225,13 @@ mod tests {
 
     use super::*;
 
-    struct Counter(AtomicUsize);
+    struct Counter(AtomicUsize, std::time::Instant);
 
     impl Relief for Counter {
+        fn stalest(&self) -> Option<std::time::Instant> {
+            Some(self.1)
+        }
+
         fn relieve(&self) {
             self.0.fetch_add(1, Ordering::Relaxed);
         }
@@ -254,18 +271,28 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn relief_goes_to_the_largest_holder() {
+    async fn relief_goes_to_the_stalest_holder_not_the_largest() {
         let budget = BufferBudget::new(100);
-        let small = Arc::new(Counter(AtomicUsize::new(0)));
-        let large = Arc::new(Counter(AtomicUsize::new(0)));
-        let small_dyn: Arc<dyn Relief> = small.clone();
-        let large_dyn: Arc<dyn Relief> = large.clone();
-        let mut a = budget.holder(Arc::downgrade(&small_dyn));
-        let mut b = budget.holder(Arc::downgrade(&large_dyn));
+        let now = std::time::Instant::now();
+        let stale = Arc::new(Counter(AtomicUsize::new(0), now - Duration::from_secs(5)));
+        let busy = Arc::new(Counter(AtomicUsize::new(0), now));
+        let empty = Arc::new(Counter(AtomicUsize::new(0), now - Duration::from_secs(60)));
+        let stale_dyn: Arc<dyn Relief> = stale.clone();
+        let busy_dyn: Arc<dyn Relief> = busy.clone();
+        let empty_dyn: Arc<dyn Relief> = empty.clone();
+        let mut a = budget.holder(Arc::downgrade(&stale_dyn));
+        let mut b = budget.holder(Arc::downgrade(&busy_dyn));
+        let _c = budget.holder(Arc::downgrade(&empty_dyn));
         a.charge(10);
         b.charge(90);
-        budget.relieve_largest();
-        assert_eq!(small.0.load(Ordering::Relaxed), 0);
-        assert_eq!(large.0.load(Ordering::Relaxed), 1);
+        budget.relieve(Duration::from_secs(1));
+        assert_eq!(stale.0.load(Ordering::Relaxed), 1);
+        assert_eq!(busy.0.load(Ordering::Relaxed), 0);
+        // A holder with nothing held is never asked.
+        assert_eq!(empty.0.load(Ordering::Relaxed), 0);
+        // Data read more recently than asked is being drained: nobody is asked.
+        budget.relieve(Duration::from_secs(10));
+        assert_eq!(stale.0.load(Ordering::Relaxed), 1);
+        assert_eq!(busy.0.load(Ordering::Relaxed), 0);
     }
 }

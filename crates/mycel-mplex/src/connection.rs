@@ -38,9 +38,11 @@ fn our_side(key: Key) -> Side {
     }
 }
 
-#[derive(Default)]
 pub(crate) struct StreamState {
     recv: VecDeque<Bytes>,
+    /// When the application last read from it (when it opened, if never): the stream
+    /// unread longest is the one the buffer budget's relief resets.
+    last_read: std::time::Instant,
     buffered: usize,
     pub(crate) read_waker: Option<Waker>,
     pub(crate) write_waker: Option<Waker>,
@@ -49,6 +51,29 @@ pub(crate) struct StreamState {
     pub(crate) local_closed: bool,
     pub(crate) remote_closed: bool,
     pub(crate) reset: bool,
+    /// We threw away data the remote sent (the reader was too slow, or the buffer
+    /// budget needed relief): the read side fails with a reset from then on, even if
+    /// the remote's Close came before or comes after, so a reader never takes a clean
+    /// end for the whole stream.
+    pub(crate) discarded: bool,
+}
+
+impl Default for StreamState {
+    fn default() -> Self {
+        StreamState {
+            recv: VecDeque::new(),
+            last_read: std::time::Instant::now(),
+            buffered: 0,
+            read_waker: None,
+            write_waker: None,
+            flush_waker: None,
+            last_seq: 0,
+            local_closed: false,
+            remote_closed: false,
+            reset: false,
+            discarded: false,
+        }
+    }
 }
 
 impl StreamState {
@@ -221,6 +246,7 @@ impl State {
         if let Some(stream) = self.streams.get_mut(&key) {
             tracing::debug!(stream = key.0, "reader too slow: resetting stream");
             stream.reset = true;
+            stream.discarded = true;
             stream.recv.clear();
             let discarded = std::mem::take(&mut stream.buffered);
             stream.wake_all();
@@ -282,6 +308,9 @@ impl State {
             }
             n += take;
         }
+        if n > 0 {
+            stream.last_read = std::time::Instant::now();
+        }
         stream.buffered -= n;
         self.release(n);
         n
@@ -295,16 +324,21 @@ impl State {
         }
     }
 
-    /// The node's buffer budget stayed spent: reset this session's stream holding the
-    /// most unread data, so one reader that never reads cannot stall every connection.
-    pub(crate) fn reset_largest_unread(&mut self) {
-        let largest = self
-            .streams
+    /// The stream holding unread data whose application read it least recently, and
+    /// since when.
+    pub(crate) fn stalest_unread(&self) -> Option<(std::time::Instant, Key)> {
+        self.streams
             .iter()
             .filter(|(_, s)| s.buffered > 0)
-            .max_by_key(|(_, s)| s.buffered)
-            .map(|(key, _)| *key);
-        if let Some(key) = largest {
+            .map(|(key, s)| (s.last_read, *key))
+            .min()
+    }
+
+    /// The node's buffer budget stayed spent: reset this session's stalest stream
+    /// holding unread data, so one reader that never reads cannot stall every
+    /// connection (and one busy draining its stream is not cut off).
+    pub(crate) fn reset_stalest_unread(&mut self) {
+        if let Some((_, key)) = self.stalest_unread() {
             self.reset_slow_stream(key);
         }
     }
@@ -435,8 +469,12 @@ pub(crate) struct Shared {
 }
 
 impl Relief for Shared {
+    fn stalest(&self) -> Option<std::time::Instant> {
+        self.with(|state| state.stalest_unread().map(|(since, _)| since))
+    }
+
     fn relieve(&self) {
-        self.with(|state| state.reset_largest_unread());
+        self.with(|state| state.reset_stalest_unread());
     }
 }
 
@@ -544,12 +582,12 @@ pub(crate) async fn reader_task(shared: Arc<Shared>, mut io: ReadHalf<BoxedIo>) 
             let spent = shared.lock().budget_spent();
             if let Some(budget) = spent {
                 // The node holds as much unread data as it allows: let streams drain,
-                // and if none does in time, have the largest holder drop some.
+                // and if none does in time, have the stream unread longest dropped.
                 if tokio::time::timeout(grace, budget.wait_below())
                     .await
                     .is_err()
                 {
-                    budget.relieve_largest();
+                    budget.relieve(grace);
                 }
             }
         }
@@ -638,6 +676,110 @@ mod tests {
 
     use super::*;
     use crate::Stream;
+
+    /// Reads `stream` once without blocking: `Some(Ok(n))`, `Some(Err(kind))` or `None`
+    /// (pending).
+    fn read_now(stream: &mut Stream) -> Option<Result<usize, std::io::ErrorKind>> {
+        use tokio::io::AsyncRead;
+        let waker = futures::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        let mut buf = [0u8; 64];
+        let mut read = tokio::io::ReadBuf::new(&mut buf);
+        match Pin::new(stream).poll_read(&mut cx, &mut read) {
+            Poll::Ready(Ok(())) => Some(Ok(read.filled().len())),
+            Poll::Ready(Err(e)) => Some(Err(e.kind())),
+            Poll::Pending => None,
+        }
+    }
+
+    /// An inbound stream with `data` buffered.
+    fn inbound_with(shared: &Arc<Shared>, data: &'static [u8]) -> Stream {
+        shared.with(|state| {
+            state
+                .on_message(Message::NewStream {
+                    id: 1,
+                    name: Bytes::new(),
+                })
+                .unwrap();
+            state
+                .on_message(Message::Data {
+                    id: 1,
+                    side: Side::Initiator,
+                    data: Bytes::from_static(data),
+                })
+                .unwrap();
+        });
+        let key = shared.with(|state| state.accept()).unwrap();
+        Stream::new(key, shared.clone())
+    }
+
+    #[test]
+    fn discarded_data_reads_as_a_reset_whichever_comes_first_close_or_relief() {
+        // The remote's Close first, then the budget's relief throws the data away.
+        let shared = Shared::new(Config::default());
+        let mut stream = inbound_with(&shared, b"unread");
+        shared.with(|state| {
+            state
+                .on_message(Message::Close {
+                    id: 1,
+                    side: Side::Initiator,
+                })
+                .unwrap();
+            state.reset_stalest_unread();
+        });
+        assert_eq!(
+            read_now(&mut stream),
+            Some(Err(std::io::ErrorKind::ConnectionReset))
+        );
+
+        // The relief first, then the remote's Close (and more data) arrive.
+        let shared = Shared::new(Config::default());
+        let mut stream = inbound_with(&shared, b"unread");
+        shared.with(|state| {
+            state.reset_stalest_unread();
+            for msg in [
+                Message::Data {
+                    id: 1,
+                    side: Side::Initiator,
+                    data: Bytes::from_static(b"late"),
+                },
+                Message::Close {
+                    id: 1,
+                    side: Side::Initiator,
+                },
+            ] {
+                state.on_message(msg).unwrap();
+            }
+        });
+        assert_eq!(
+            read_now(&mut stream),
+            Some(Err(std::io::ErrorKind::ConnectionReset))
+        );
+    }
+
+    #[test]
+    fn a_close_then_a_remote_reset_still_ends_cleanly_after_the_data() {
+        // A peer that closes and then drops its stream resets only its unread side:
+        // everything it sent is still read, then a clean end.
+        let shared = Shared::new(Config::default());
+        let mut stream = inbound_with(&shared, b"answer");
+        shared.with(|state| {
+            for msg in [
+                Message::Close {
+                    id: 1,
+                    side: Side::Initiator,
+                },
+                Message::Reset {
+                    id: 1,
+                    side: Side::Initiator,
+                },
+            ] {
+                state.on_message(msg).unwrap();
+            }
+        });
+        assert_eq!(read_now(&mut stream), Some(Ok(6)));
+        assert_eq!(read_now(&mut stream), Some(Ok(0)));
+    }
 
     #[test]
     fn a_flush_waits_for_the_writer_even_after_the_session_closed() {

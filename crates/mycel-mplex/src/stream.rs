@@ -67,6 +67,10 @@ impl AsyncRead for Stream {
             let Some(stream) = state.stream(key) else {
                 return Poll::Ready(Err(closed_error));
             };
+            // Data we threw away: never a clean end.
+            if stream.discarded {
+                return Poll::Ready(Err(reset_error()));
+            }
             // A close that came before a reset ended the read side cleanly: a peer
             // that closes, then drops the stream, resets only its unread side.
             if stream.remote_closed {

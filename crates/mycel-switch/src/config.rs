@@ -64,8 +64,8 @@ pub struct SwitchConfig {
     /// error.
     pub max_outbound_streams_per_connection: usize,
     /// Bytes all connections together hold for streams that have not read them: past
-    /// it, connections stop reading their sockets, and one that stays stuck resets its
-    /// stream holding the most (see `mycel_core::BufferBudget`).
+    /// it, connections stop reading their sockets, and when one stays stuck the stream
+    /// unread longest is reset (see `mycel_core::BufferBudget`).
     pub max_buffered_bytes: usize,
     /// A connection with no stream open and no keep-alive held for this long is closed;
     /// `None` keeps connections until closed.

@@ -46,6 +46,9 @@ pub(crate) struct Frame {
 
 pub(crate) struct StreamState {
     pub(crate) recv: VecDeque<Bytes>,
+    /// When the application last read from it (when it opened, if never): the stream
+    /// unread longest is the one the buffer budget's relief resets.
+    pub(crate) last_read: Instant,
     /// Credit the remote still has: bytes it may send before our next window update.
     pub(crate) recv_window: u32,
     /// The window we aim to give (grows with auto-tuning).
@@ -62,6 +65,10 @@ pub(crate) struct StreamState {
     pub(crate) local_fin: bool,
     pub(crate) remote_fin: bool,
     pub(crate) reset: bool,
+    /// We threw away data the remote sent (the buffer budget needed relief): the read
+    /// side fails with a reset from then on, even if the remote's FIN came before or
+    /// comes after, so a reader never takes a clean end for the whole stream.
+    pub(crate) discarded: bool,
     /// We opened it and the remote has not acknowledged it yet.
     pub(crate) unacked: bool,
 }
@@ -73,6 +80,7 @@ impl StreamState {
             recv_window: INITIAL_WINDOW,
             window_max: INITIAL_WINDOW,
             pending_credit: 0,
+            last_read: Instant::now(),
             last_update: Instant::now(),
             send_window,
             read_waker: None,
@@ -82,6 +90,7 @@ impl StreamState {
             local_fin: false,
             remote_fin: false,
             reset: false,
+            discarded: false,
             unacked,
         }
     }
@@ -370,6 +379,9 @@ impl State {
             }
             n += take;
         }
+        if n > 0 {
+            stream.last_read = Instant::now();
+        }
         stream.pending_credit += n as u32;
         if stream.pending_credit >= stream.window_max / 2 && !stream.remote_fin && !stream.reset {
             let now = Instant::now();
@@ -404,24 +416,33 @@ impl State {
         }
     }
 
-    /// The node's buffer budget stayed spent: reset this session's stream holding the
-    /// most unread data, so one reader that never reads cannot stall every connection.
-    pub(crate) fn reset_largest_unread(&mut self) {
-        let largest = self
-            .streams
+    /// The stream holding unread data whose application read it least recently, and
+    /// since when.
+    pub(crate) fn stalest_unread(&self) -> Option<(Instant, u32)> {
+        self.streams
             .iter()
-            .map(|(id, s)| (*id, s.recv.iter().map(Bytes::len).sum::<usize>()))
-            .filter(|(_, unread)| *unread > 0)
-            .max_by_key(|(_, unread)| *unread);
-        let Some((id, unread)) = largest else { return };
+            .filter(|(_, s)| !s.recv.is_empty())
+            .map(|(id, s)| (s.last_read, *id))
+            .min()
+    }
+
+    /// The node's buffer budget stayed spent: reset this session's stalest stream
+    /// holding unread data, so one reader that never reads cannot stall every
+    /// connection (and one busy draining its stream is not cut off).
+    pub(crate) fn reset_stalest_unread(&mut self) {
+        let Some((_, id)) = self.stalest_unread() else {
+            return;
+        };
+        let unread: usize = self.streams[&id].recv.iter().map(Bytes::len).sum();
         tracing::debug!(
             stream = id,
             unread,
-            "buffer budget spent: resetting the stream holding the most"
+            "buffer budget spent: resetting the stream unread longest"
         );
         if let Some(stream) = self.streams.get_mut(&id) {
             stream.recv.clear();
             stream.reset = true;
+            stream.discarded = true;
             stream.wake_all();
         }
         self.refund(unread);
@@ -536,8 +557,12 @@ pub(crate) struct Shared {
 }
 
 impl Relief for Shared {
+    fn stalest(&self) -> Option<std::time::Instant> {
+        self.with(|state| state.stalest_unread().map(|(since, _)| since))
+    }
+
     fn relieve(&self) {
-        self.with(|state| state.reset_largest_unread());
+        self.with(|state| state.reset_stalest_unread());
     }
 }
 
@@ -680,12 +705,12 @@ pub(crate) async fn reader_task(shared: Arc<Shared>, mut io: ReadHalf<BoxedIo>) 
             }
             if let Some(budget) = spent {
                 // The node holds as much unread data as it allows: let streams drain,
-                // and if none does in time, have the largest holder drop some.
+                // and if none does in time, have the stream unread longest dropped.
                 if tokio::time::timeout(BUDGET_GRACE, budget.wait_below())
                     .await
                     .is_err()
                 {
-                    budget.relieve_largest();
+                    budget.relieve(BUDGET_GRACE);
                 }
             }
             if wait {
@@ -917,6 +942,82 @@ mod tests {
             credit > consumed,
             "growth is granted on top of what was read"
         );
+    }
+
+    /// Reads stream `id` once without blocking: `Some(Ok(n))`, `Some(Err(kind))` or
+    /// `None` (pending).
+    fn read_now(stream: &mut crate::Stream) -> Option<Result<usize, std::io::ErrorKind>> {
+        use std::{
+            pin::Pin,
+            task::{Context, Poll},
+        };
+
+        use tokio::io::AsyncRead;
+        let waker = futures::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        let mut buf = [0u8; 64];
+        let mut read = tokio::io::ReadBuf::new(&mut buf);
+        match Pin::new(stream).poll_read(&mut cx, &mut read) {
+            Poll::Ready(Ok(())) => Some(Ok(read.filled().len())),
+            Poll::Ready(Err(e)) => Some(Err(e.kind())),
+            Poll::Pending => None,
+        }
+    }
+
+    /// An inbound stream 1 with `len` bytes buffered.
+    fn inbound_with(shared: &Arc<Shared>, len: usize) -> crate::Stream {
+        shared.with(|state| {
+            state
+                .on_frame(
+                    Header::new(FrameType::WindowUpdate, SYN, 1, 0),
+                    Bytes::new(),
+                )
+                .unwrap();
+            let (h, p) = data(1, len);
+            state.on_frame(h, p).unwrap();
+        });
+        crate::Stream::new(1, shared.clone())
+    }
+
+    #[test]
+    fn discarded_data_reads_as_a_reset_whichever_comes_first_fin_or_relief() {
+        let fin = || Header::new(FrameType::Data, FIN, 1, 0);
+        // The remote's FIN first, then the budget's relief throws the data away.
+        let shared = Shared::new(Config::default(), Role::Responder);
+        let mut stream = inbound_with(&shared, 100);
+        shared.with(|state| {
+            state.on_frame(fin(), Bytes::new()).unwrap();
+            state.reset_stalest_unread();
+        });
+        assert_eq!(
+            read_now(&mut stream),
+            Some(Err(std::io::ErrorKind::ConnectionReset))
+        );
+        // The relief first, then the remote's FIN arrives.
+        let shared = Shared::new(Config::default(), Role::Responder);
+        let mut stream = inbound_with(&shared, 100);
+        shared.with(|state| {
+            state.reset_stalest_unread();
+            let _ = state.on_frame(fin(), Bytes::new());
+        });
+        assert_eq!(
+            read_now(&mut stream),
+            Some(Err(std::io::ErrorKind::ConnectionReset))
+        );
+        // A FIN then the remote's RST, nothing discarded: the data, then a clean end.
+        let shared = Shared::new(Config::default(), Role::Responder);
+        let mut stream = inbound_with(&shared, 10);
+        shared.with(|state| {
+            state.on_frame(fin(), Bytes::new()).unwrap();
+            state
+                .on_frame(
+                    Header::new(FrameType::WindowUpdate, RST, 1, 0),
+                    Bytes::new(),
+                )
+                .unwrap();
+        });
+        assert_eq!(read_now(&mut stream), Some(Ok(10)));
+        assert_eq!(read_now(&mut stream), Some(Ok(0)));
     }
 
     #[test]

@@ -66,6 +66,10 @@ impl AsyncRead for Stream {
             let Some(stream) = state.stream(id) else {
                 return Poll::Ready(Err(closed_error));
             };
+            // Data we threw away: never a clean end.
+            if stream.discarded {
+                return Poll::Ready(Err(reset_error()));
+            }
             // A FIN that came before a reset ended the read side cleanly.
             if stream.remote_fin {
                 return Poll::Ready(Ok(()));
