@@ -246,7 +246,7 @@ async fn dial(settings: &Settings) -> Result<(), String> {
         .unwrap_or_else(|_| Err("timed out".into()));
     host.close().await;
     let (handshake_plus_one_rtt, rtt) = result?;
-    crate::emit(&object(&[
+    crate::output::emit(&object(&[
         (
             "handshakePlusOneRTTMillis",
             Value::Num(handshake_plus_one_rtt.as_secs_f64() * 1000.0),
