@@ -101,6 +101,44 @@ pub enum NetworkEvent {
     ListenAddrExpired(Multiaddr),
 }
 
+/// A limit of a host's connections or streams (the switch's configuration names the
+/// numbers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Limit {
+    /// Established inbound connections.
+    EstablishedInbound,
+    /// Established outbound connections.
+    EstablishedOutbound,
+    /// Live connections to one peer.
+    ConnectionsPerPeer,
+    /// Inbound handshakes in progress.
+    PendingInbound,
+    /// Outbound connection attempts in progress.
+    PendingOutbound,
+    /// Inbound streams open on one connection.
+    InboundStreams,
+    /// Outbound streams open on one connection.
+    OutboundStreams,
+    /// Inbound streams of one connection still negotiating their protocol.
+    NegotiatingStreams,
+}
+
+impl std::fmt::Display for Limit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Limit::EstablishedInbound => "established inbound connections",
+            Limit::EstablishedOutbound => "established outbound connections",
+            Limit::ConnectionsPerPeer => "connections per peer",
+            Limit::PendingInbound => "pending inbound connections",
+            Limit::PendingOutbound => "pending outbound connections",
+            Limit::InboundStreams => "inbound streams per connection",
+            Limit::OutboundStreams => "outbound streams per connection",
+            Limit::NegotiatingStreams => "negotiating inbound streams per connection",
+        })
+    }
+}
+
 /// Why opening a stream failed.
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -131,9 +169,9 @@ pub enum NetworkError {
     /// leaving); a new connection may succeed.
     #[error("connection to {0} closed")]
     ConnectionClosed(PeerId),
-    /// A configured limit refused the operation (which limit, in words).
+    /// A configured limit refused the operation.
     #[error("limit reached: {0}")]
-    LimitReached(&'static str),
+    LimitReached(Limit),
     /// An operation took longer than its deadline.
     #[error("timed out after {0:?}")]
     Timeout(Duration),

@@ -2,7 +2,9 @@
 
 use std::{fmt, time::Duration};
 
-use mycel_core::{Multiaddr, MuxerError, NetworkError, PeerId, TransportError, UpgradeError};
+use mycel_core::{
+    Limit, Multiaddr, MuxerError, NetworkError, PeerId, TransportError, UpgradeError,
+};
 use mycel_multistream::NegotiationError;
 use thiserror::Error;
 
@@ -35,7 +37,7 @@ pub enum ConnectError {
     UnknownMuxer(String),
     /// The connection reached us but a limit refused it.
     #[error("limit reached: {0}")]
-    Limit(&'static str),
+    Limit(Limit),
     /// The switch is shutting down.
     #[error("switch closed")]
     Closed,

@@ -32,6 +32,7 @@
 
 mod config;
 mod error;
+pub mod pool;
 mod stream;
 mod switch;
 mod upgrade;

@@ -17,22 +17,19 @@ use futures::{
     stream::{self, BoxStream},
 };
 use mycel_core::{
-    BoxedIo, BoxedTransport, BufferBudget, Direction, Multiaddr, MuxedConnection, MuxerError,
-    NegotiatedStream, NetworkError, NetworkEvent, PeerId, ProtocolId, PublicKey, StreamHandler,
-    TransportError, addr::split_peer_id,
+    BoxedIo, BoxedTransport, BufferBudget, Direction, Limit, Multiaddr, MuxedConnection,
+    MuxerError, NegotiatedStream, NetworkError, NetworkEvent, PeerId, ProtocolId, PublicKey,
+    StreamHandler, TransportError, addr::split_peer_id,
 };
 use mycel_multistream::{NegotiationError, dialer_select, dialer_select_lazy, listener_select};
-use tokio::{
-    sync::{Semaphore, broadcast},
-    task::JoinHandle,
-    time::timeout,
-};
+use tokio::{sync::broadcast, task::JoinHandle, time::timeout};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     ConnectError, DialError, ListenError, SwitchConfig, Upgraded, Upgrader,
     config::EVENT_BUFFER,
     error::muxer_to_network,
+    pool::{PendingId, Pool, PoolConnection, PoolEvent, PoolLimits, Refusal},
     stream::{Activity, CountedStream, KeepAlive, Kind},
 };
 
@@ -161,39 +158,47 @@ struct Handlers {
     map: HashMap<ProtocolId, StreamHandler>,
 }
 
+/// A pool refusal as a connection error.
+fn refused(refusal: Refusal) -> ConnectError {
+    match refusal {
+        Refusal::Limit(limit) => ConnectError::Limit(limit),
+        Refusal::Closed => ConnectError::Closed,
+    }
+}
+
 /// Called with every connection that enters the pool (see [`Switch::on_connection`]).
 pub type ConnectionHook = Arc<dyn Fn(&PeerConnection) + Send + Sync>;
 
 type SharedDial = Shared<BoxFuture<'static, Result<PeerConnection, DialError>>>;
 
-#[derive(Default)]
 struct State {
-    connections: HashMap<PeerId, Vec<PeerConnection>>,
-    /// Entries in `connections` by direction, changed only where entries are added and
-    /// removed.
-    inbound_count: usize,
-    outbound_count: usize,
+    /// The connections, their counts and the handshakes in progress.
+    pool: Pool<PeerConnection>,
+    /// How to abort each inbound handshake the pool counts as pending.
+    pending_inbound: HashMap<PendingId, CancellationToken>,
     dials: HashMap<PeerId, SharedDial>,
     listeners: Vec<(Multiaddr, CancellationToken)>,
-    closed: bool,
 }
 
 impl State {
     fn live_connection(&self, peer: &PeerId) -> Option<PeerConnection> {
-        self.connections
-            .get(peer)?
-            .iter()
-            .rev()
-            .find(|c| !c.is_closed())
-            .cloned()
+        self.pool.live_connection(peer)
     }
 }
 
-/// Inbound handshakes in progress, oldest first.
-#[derive(Default)]
-struct PendingInbound {
-    queue: std::collections::VecDeque<(u64, CancellationToken)>,
-    next: u64,
+impl PoolConnection for PeerConnection {
+    fn is_closed(&self) -> bool {
+        PeerConnection::is_closed(self)
+    }
+}
+
+/// An outbound attempt counted by the pool, until dropped.
+struct PendingOutbound<'a>(&'a Inner);
+
+impl Drop for PendingOutbound<'_> {
+    fn drop(&mut self) {
+        self.0.lock().pool.end_outbound();
+    }
 }
 
 struct Inner {
@@ -210,9 +215,7 @@ struct Inner {
     shutdown: CancellationToken,
     /// Cancelled once every task has ended (ends the event streams).
     finished: CancellationToken,
-    pending: Mutex<PendingInbound>,
     budget: BufferBudget,
-    pending_outbound: Semaphore,
     next_id: AtomicU64,
 }
 
@@ -271,13 +274,16 @@ impl Switch {
             _guard: Arc::new(DropGuard(shutdown.clone())),
             inner: Arc::new(Inner {
                 local_peer_id,
-                pending: Mutex::default(),
                 budget,
-                pending_outbound: Semaphore::new(config.max_pending_outbound),
+                state: Mutex::new(State {
+                    pool: Pool::new(PoolLimits::from(&config)),
+                    pending_inbound: HashMap::new(),
+                    dials: HashMap::new(),
+                    listeners: Vec::new(),
+                }),
                 config,
                 transports,
                 upgrader,
-                state: Mutex::default(),
                 handlers: RwLock::default(),
                 on_connection: RwLock::default(),
                 events,
@@ -312,7 +318,7 @@ impl Switch {
         let token = inner.shutdown.child_token();
         {
             let mut state = inner.lock();
-            if state.closed {
+            if state.pool.is_closed() {
                 return Err(ListenError::Closed);
             }
             state.listeners.push((local.clone(), token.clone()));
@@ -381,7 +387,7 @@ impl Switch {
         }
         let dial = {
             let mut state = self.inner.lock();
-            if state.closed {
+            if state.pool.is_closed() {
                 return Err(DialError::Closed);
             }
             if let Some(conn) = state.live_connection(&peer) {
@@ -420,7 +426,7 @@ impl Switch {
         match peer {
             Some(peer) => self.dial_peer(peer, vec![base]).await,
             None => {
-                if self.inner.lock().closed {
+                if self.inner.lock().pool.is_closed() {
                     return Err(DialError::Closed);
                 }
                 let inner = self.inner.clone();
@@ -446,13 +452,12 @@ impl Switch {
 
     /// Every live connection.
     pub fn connections(&self) -> Vec<PeerConnection> {
-        let state = self.inner.lock();
-        state.connections.values().flatten().cloned().collect()
+        self.inner.lock().pool.connections()
     }
 
     /// Peers with at least one connection.
     pub fn connected_peers(&self) -> Vec<PeerId> {
-        self.inner.lock().connections.keys().copied().collect()
+        self.inner.lock().pool.peers()
     }
 
     /// Whether we have a connection to `peer`.
@@ -464,8 +469,8 @@ impl Switch {
     pub async fn disconnect(&self, peer: &PeerId) {
         // The connections leave the pool (and `Disconnected` is sent) as their tasks see
         // them close.
-        let conns = self.inner.lock().connections.get(peer).cloned();
-        close_all(conns.unwrap_or_default()).await;
+        let conns = self.inner.lock().pool.connections_of(peer);
+        close_all(conns).await;
     }
 
     /// Opens a stream on an existing connection to `peer` and negotiates one of
@@ -496,9 +501,7 @@ impl Switch {
                 Kind::Outbound,
                 self.inner.config.max_outbound_streams_per_connection,
             )
-            .ok_or(NetworkError::LimitReached(
-                "outbound streams per connection",
-            ))?;
+            .ok_or(NetworkError::LimitReached(Limit::OutboundStreams))?;
         let (protocol, io): (_, BoxedIo) = match protocols {
             [] => {
                 return Err(NetworkError::ProtocolNotSupported {
@@ -654,7 +657,7 @@ impl Switch {
 
     /// Whether [`Switch::close`] has been called.
     pub fn is_closed(&self) -> bool {
-        self.inner.lock().closed
+        self.inner.lock().pool.is_closed()
     }
 
     /// Shuts down: closes the listeners, then every connection (each muxer gets a short
@@ -663,12 +666,12 @@ impl Switch {
         let inner = &self.inner;
         let (listeners, conns) = {
             let mut state = inner.lock();
-            state.closed = true;
+            let conns = state.pool.close();
+            for (_, token) in state.pending_inbound.drain() {
+                token.cancel();
+            }
             state.dials.clear();
-            state.inbound_count = 0;
-            state.outbound_count = 0;
             let listeners = std::mem::take(&mut state.listeners);
-            let conns: Vec<_> = state.connections.drain().flat_map(|(_, c)| c).collect();
             (listeners, conns)
         };
         for (_, token) in &listeners {
@@ -798,10 +801,8 @@ impl Inner {
             .iter()
             .find(|t| t.supports(addr))
             .ok_or(ConnectError::NoTransport)?;
-        let _pending = self
-            .pending_outbound
-            .try_acquire()
-            .map_err(|_| ConnectError::Limit("pending outbound connections"))?;
+        self.lock().pool.begin_outbound().map_err(refused)?;
+        let _pending = PendingOutbound(self);
         let dial_timeout = self.config.dial_timeout;
         let conn = timeout(dial_timeout, transport.dial(addr))
             .await
@@ -820,28 +821,21 @@ impl Inner {
     }
 
     fn on_inbound(self: &Arc<Self>, conn: mycel_core::Connection<BoxedIo>) {
-        if self.lock().inbound_count >= self.config.max_established_inbound {
-            tracing::debug!(remote = %conn.remote_addr, "connection limit reached, dropping inbound");
-            return;
-        }
-        if self.config.max_pending_inbound == 0 {
-            return;
-        }
-        // Full: the handshake pending longest makes room. An honest peer finishes in a
-        // few round trips; one that has not is the likeliest to be stalling, and keeping
-        // the newest lets honest peers through a flood of half-open connections.
         let (id, cancelled) = {
-            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-            if pending.queue.len() >= self.config.max_pending_inbound {
-                if let Some((_, oldest)) = pending.queue.pop_front() {
-                    tracing::debug!(remote = %conn.remote_addr, "pending inbound full, dropping the oldest handshake");
-                    oldest.cancel();
+            let mut state = self.lock();
+            let (id, evicted) = match state.pool.begin_inbound() {
+                Ok(admitted) => admitted,
+                Err(refusal) => {
+                    tracing::debug!(remote = %conn.remote_addr, ?refusal, "dropping inbound connection");
+                    return;
                 }
+            };
+            if let Some(oldest) = evicted.and_then(|e| state.pending_inbound.remove(&e)) {
+                tracing::debug!(remote = %conn.remote_addr, "pending inbound full, dropping the oldest handshake");
+                oldest.cancel();
             }
-            pending.next += 1;
-            let id = pending.next;
             let token = CancellationToken::new();
-            pending.queue.push_back((id, token.clone()));
+            state.pending_inbound.insert(id, token.clone());
             (id, token)
         };
         let inner = self.clone();
@@ -853,12 +847,11 @@ impl Inner {
                 outcome = upgrade => Some(outcome),
                 _ = cancelled.cancelled() => None,
             };
-            inner
-                .pending
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .queue
-                .retain(|(p, _)| *p != id);
+            {
+                let mut state = inner.lock();
+                state.pool.end_inbound(id);
+                state.pending_inbound.remove(&id);
+            }
             let result = match outcome {
                 Some(Ok(Ok(upgraded))) => inner.register(
                     upgraded,
@@ -871,7 +864,7 @@ impl Inner {
                     stage: "upgrade",
                     after: limit,
                 }),
-                None => Err(ConnectError::Limit("pending inbound connections")),
+                None => Err(ConnectError::Limit(Limit::PendingInbound)),
             };
             if let Err(e) = result {
                 tracing::debug!(%remote, error = %e, "inbound connection failed");
@@ -902,36 +895,17 @@ impl Inner {
         };
         {
             let mut state = self.lock();
-            let refused = if state.closed {
-                Some(ConnectError::Closed)
-            } else if direction == Direction::Inbound
-                && state.inbound_count >= self.config.max_established_inbound
+            let event = match state
+                .pool
+                .admit(conn.id.0, conn.peer, direction, conn.clone())
             {
-                Some(ConnectError::Limit("established inbound connections"))
-            } else if direction == Direction::Outbound
-                && state.outbound_count >= self.config.max_established_outbound
-            {
-                Some(ConnectError::Limit("established outbound connections"))
-            } else {
-                let existing = state
-                    .connections
-                    .get(&conn.peer)
-                    .map_or(0, |list| list.iter().filter(|c| !c.is_closed()).count());
-                (existing >= self.config.max_connections_per_peer)
-                    .then_some(ConnectError::Limit("connections per peer"))
+                Ok(event) => event,
+                Err(refusal) => {
+                    drop(state);
+                    self.close_in_background(&conn);
+                    return Err(refused(refusal));
+                }
             };
-            if let Some(refused) = refused {
-                drop(state);
-                self.close_in_background(&conn);
-                return Err(refused);
-            }
-            let list = state.connections.entry(conn.peer).or_default();
-            let first = list.is_empty();
-            list.push(conn.clone());
-            match direction {
-                Direction::Inbound => state.inbound_count += 1,
-                Direction::Outbound => state.outbound_count += 1,
-            }
             tracing::info!(
                 peer = %conn.peer,
                 addr = %conn.remote_addr,
@@ -941,7 +915,7 @@ impl Inner {
             );
             // Sent under the lock, so `Connected` and `Disconnected` of one peer
             // alternate in the order they happened.
-            if first {
+            if let Some(PoolEvent::Connected { .. }) = event {
                 self.emit(NetworkEvent::Connected {
                     peer: conn.peer,
                     remote_addr: conn.remote_addr.clone(),
@@ -1015,24 +989,8 @@ impl Inner {
         };
         tracing::info!(peer = %conn.peer, id = %conn.id, %reason, "connection closed");
         let mut state = self.lock();
-        if let Some(list) = state.connections.get_mut(&conn.peer) {
-            let before = list.len();
-            list.retain(|c| c.id != conn.id);
-            let removed = before - list.len();
-            let last = list.is_empty();
-            if last {
-                state.connections.remove(&conn.peer);
-            }
-            match conn.direction {
-                Direction::Inbound => state.inbound_count -= removed,
-                Direction::Outbound => state.outbound_count -= removed,
-            }
-            if last && removed > 0 {
-                self.emit(NetworkEvent::Disconnected {
-                    peer: conn.peer,
-                    reason,
-                });
-            }
+        if let Some(PoolEvent::Disconnected { peer }) = state.pool.remove(conn.id.0, &conn.peer) {
+            self.emit(NetworkEvent::Disconnected { peer, reason });
         }
     }
 
