@@ -1,0 +1,180 @@
+//! The inbound path: a connection's handshake (counted by the pool as pending), its
+//! admission, and the loop accepting its streams until it closes.
+
+use super::*;
+
+impl Inner {
+    pub(super) fn on_inbound(self: &Arc<Self>, conn: mycel_core::Connection<BoxedIo>) {
+        let (id, cancelled) = {
+            let mut state = self.lock();
+            let (id, evicted) = match state.pool.begin_inbound() {
+                Ok(admitted) => admitted,
+                Err(refusal) => {
+                    tracing::debug!(remote = %conn.remote_addr, ?refusal, "dropping inbound connection");
+                    return;
+                }
+            };
+            if let Some(oldest) = evicted.and_then(|e| state.pending_inbound.remove(&e)) {
+                tracing::debug!(remote = %conn.remote_addr, "pending inbound full, dropping the oldest handshake");
+                oldest.cancel();
+            }
+            let token = CancellationToken::new();
+            state.pending_inbound.insert(id, token.clone());
+            (id, token)
+        };
+        let inner = self.clone();
+        drop(self.spawn(async move {
+            let remote = conn.remote_addr.clone();
+            let limit = inner.config.upgrade_timeout;
+            let upgrade = timeout(limit, inner.upgrader.inbound(conn.io));
+            let outcome = tokio::select! {
+                outcome = upgrade => Some(outcome),
+                _ = cancelled.cancelled() => None,
+            };
+            {
+                let mut state = inner.lock();
+                state.pool.end_inbound(id);
+                state.pending_inbound.remove(&id);
+            }
+            let result = match outcome {
+                Some(Ok(Ok(upgraded))) => inner.register(
+                    upgraded,
+                    Direction::Inbound,
+                    conn.local_addr,
+                    conn.remote_addr,
+                ),
+                Some(Ok(Err(e))) => Err(e),
+                Some(Err(_)) => Err(ConnectError::Timeout {
+                    stage: "upgrade",
+                    after: limit,
+                }),
+                None => Err(ConnectError::Limit(Limit::PendingInbound)),
+            };
+            if let Err(e) = result {
+                tracing::debug!(%remote, error = %e, "inbound connection failed");
+            }
+        }));
+    }
+
+    /// Adds an upgraded connection to the pool and starts serving its inbound streams.
+    pub(super) fn register(
+        self: &Arc<Self>,
+        upgraded: Upgraded,
+        direction: Direction,
+        local_addr: Multiaddr,
+        remote_addr: Multiaddr,
+    ) -> Result<PeerConnection, ConnectError> {
+        let conn = PeerConnection {
+            id: ConnectionId(self.next_id.fetch_add(1, Ordering::Relaxed)),
+            peer: upgraded.peer,
+            public_key: upgraded.public_key,
+            remote_addr,
+            local_addr,
+            direction,
+            muxer_protocol: upgraded.muxer_protocol,
+            muxer: Arc::from(upgraded.connection),
+            closing: Arc::new(AtomicBool::new(false)),
+            closed_locally: Arc::new(AtomicBool::new(false)),
+            activity: Activity::new(),
+        };
+        {
+            let mut state = self.lock();
+            let event = match state
+                .pool
+                .admit(conn.id.0, conn.peer, direction, conn.clone())
+            {
+                Ok(event) => event,
+                Err(refusal) => {
+                    drop(state);
+                    self.close_in_background(&conn);
+                    return Err(refused(refusal));
+                }
+            };
+            tracing::info!(
+                peer = %conn.peer,
+                addr = %conn.remote_addr,
+                ?direction,
+                muxer = %conn.muxer_protocol,
+                "connection established"
+            );
+            // Sent under the lock, so `Connected` and `Disconnected` of one peer
+            // alternate in the order they happened.
+            if let Some(PoolEvent::Connected { .. }) = event {
+                self.emit(NetworkEvent::Connected {
+                    peer: conn.peer,
+                    remote_addr: conn.remote_addr.clone(),
+                    direction,
+                });
+            }
+        }
+        let hook = self
+            .on_connection
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(hook) = hook {
+            hook(&conn);
+        }
+        let inner = self.clone();
+        let serve = conn.clone();
+        drop(self.spawn(async move { inner.serve_connection(serve).await }));
+        Ok(conn)
+    }
+
+    /// Accepts the connection's inbound streams until it closes, then removes it.
+    pub(super) async fn serve_connection(self: Arc<Self>, conn: PeerConnection) {
+        let negotiating = Arc::new(AtomicUsize::new(0));
+        let idle = async {
+            match self.config.idle_timeout {
+                Some(timeout) => conn.activity.idle_for(timeout).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(idle);
+        let reason = loop {
+            let accepted = tokio::select! {
+                accepted = conn.muxer.accept_stream() => accepted,
+                _ = &mut idle => {
+                    tracing::debug!(peer = %conn.peer, id = %conn.id, "connection idle, closing");
+                    conn.closing.store(true, Ordering::Relaxed);
+                    let _ = timeout(CLOSE_GRACE, conn.muxer.close()).await;
+                    break "idle timeout".to_string();
+                }
+            };
+            match accepted {
+                Ok(stream) => {
+                    let Some(token) = conn.activity.try_add(
+                        Kind::Inbound,
+                        self.config.max_inbound_streams_per_connection,
+                    ) else {
+                        tracing::debug!(peer = %conn.peer, "inbound stream limit reached, resetting");
+                        continue;
+                    };
+                    if negotiating.load(Ordering::Relaxed)
+                        >= self.config.max_negotiating_inbound_streams
+                    {
+                        tracing::debug!(peer = %conn.peer, "too many negotiating streams, resetting");
+                        continue;
+                    }
+                    negotiating.fetch_add(1, Ordering::Relaxed);
+                    let inner = self.clone();
+                    let counter = negotiating.clone();
+                    let (peer, remote) = (conn.peer, conn.remote_addr.clone());
+                    let stream: BoxedIo = Box::new(CountedStream::new(stream, token));
+                    drop(self.spawn(async move {
+                        inner.serve_stream(peer, remote, stream, counter).await;
+                    }));
+                }
+                Err(e) if conn.closed_locally.load(Ordering::Relaxed) => {
+                    break format!("closed locally ({e})");
+                }
+                Err(e) => break e.to_string(),
+            }
+        };
+        tracing::info!(peer = %conn.peer, id = %conn.id, %reason, "connection closed");
+        let mut state = self.lock();
+        if let Some(PoolEvent::Disconnected { peer }) = state.pool.remove(conn.id.0, &conn.peer) {
+            self.emit(NetworkEvent::Disconnected { peer, reason });
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! Listening: a task per listener accepting connections for the inbound path.
+
+use super::*;
+
+impl Switch {
+    /// Starts listening on `addr`; returns the address actually bound (port 0 resolved).
+    pub async fn listen(&self, addr: &Multiaddr) -> Result<Multiaddr, ListenError> {
+        let inner = &self.inner;
+        let transport = inner
+            .transports
+            .iter()
+            .find(|t| t.supports(addr))
+            .ok_or_else(|| ListenError::NoTransport(addr.clone()))?;
+        let mut listener = transport.listen(addr).await?;
+        let local = listener.local_addr();
+        let token = inner.shutdown.child_token();
+        {
+            let mut state = inner.lock();
+            if state.pool.is_closed() {
+                return Err(ListenError::Closed);
+            }
+            state.listeners.push((local.clone(), token.clone()));
+        }
+        tracing::info!(addr = %local, "listening");
+        inner.emit(NetworkEvent::ListenAddrAdded(local.clone()));
+        let weak = Arc::downgrade(&self.inner);
+        let addr = local.clone();
+        inner.tasks.spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    _ = token.cancelled() => break,
+                    accepted = listener.accept() => accepted,
+                };
+                let Some(inner) = weak.upgrade() else { break };
+                match accepted {
+                    Ok(conn) => inner.on_inbound(conn),
+                    Err(TransportError::ListenerClosed) => break,
+                    Err(e) => {
+                        tracing::warn!(%addr, error = %e, "accept failed");
+                        drop(inner);
+                        tokio::select! {
+                            _ = token.cancelled() => break,
+                            _ = tokio::time::sleep(ACCEPT_ERROR_BACKOFF) => {}
+                        }
+                    }
+                }
+            }
+            drop(listener);
+            if let Some(inner) = weak.upgrade() {
+                inner.lock().listeners.retain(|(a, _)| a != &addr);
+                tracing::info!(%addr, "stopped listening");
+                inner.emit(NetworkEvent::ListenAddrExpired(addr));
+            }
+        });
+        Ok(local)
+    }
+
+    /// Stops listening on `addr` (as returned by [`Switch::listen`]). Returns whether
+    /// such a listener existed.
+    pub fn remove_listener(&self, addr: &Multiaddr) -> bool {
+        let state = self.inner.lock();
+        let found = state.listeners.iter().find(|(a, _)| a == addr);
+        if let Some((_, token)) = found {
+            token.cancel();
+        }
+        found.is_some()
+    }
+
+    /// The addresses we listen on.
+    pub fn listen_addrs(&self) -> Vec<Multiaddr> {
+        let state = self.inner.lock();
+        state.listeners.iter().map(|(a, _)| a.clone()).collect()
+    }
+}
