@@ -48,7 +48,8 @@ pub use crate::{
     peer_id::{MAX_INLINE_KEY_LEN, MAX_PEER_ID_LEN, MAX_PEER_ID_TEXT_LEN, PeerId, PeerIdError},
     protocol::{MAX_PROTOCOL_ID_LEN, ProtocolId, ProtocolIdError},
     transport::{
-        AsyncReadWrite, BoxedIo, BoxedListener, BoxedTransport, Connection, Listener, Transport,
+        AsyncReadWrite, BoxedIo, BoxedListener, BoxedTransport, Connection, Listener,
+        PendingSecured, SecuredConnection, SecuredListener, SecuredTransport, Transport,
         TransportError, TransportExt,
     },
     upgrade::{

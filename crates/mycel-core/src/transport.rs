@@ -67,6 +67,10 @@ pub enum TransportError {
     /// An operating system error.
     #[error("io: {0}")]
     Io(#[from] io::Error),
+    /// The handshake of a transport that authenticates (QUIC) failed, or the remote is
+    /// not the peer dialed.
+    #[error("handshake: {0}")]
+    Handshake(String),
 }
 
 /// Makes raw connections to, and accepts them at, multiaddrs.
@@ -166,4 +170,79 @@ impl<L: Listener> Listener for BoxedL<L> {
     async fn accept(&mut self) -> Result<Connection<BoxedIo>, TransportError> {
         Ok(self.0.accept().await?.map(|io| Box::new(io) as BoxedIo))
     }
+}
+
+/// A connection that arrives authenticated and multiplexed (QUIC does both in its own
+/// handshake): no security or muxer upgrade follows, the switch takes it as it is.
+pub struct SecuredConnection {
+    /// The authenticated remote peer.
+    pub remote_peer: crate::PeerId,
+    /// Its public key.
+    pub remote_key: crate::PublicKey,
+    /// What multiplexes it, named as a protocol (`/quic-v1` for QUIC's own streams).
+    pub muxer_protocol: crate::ProtocolId,
+    /// The streams.
+    pub muxer: Box<dyn crate::MuxedConnection>,
+    /// Our end.
+    pub local_addr: Multiaddr,
+    /// The remote end.
+    pub remote_addr: Multiaddr,
+}
+
+impl fmt::Debug for SecuredConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecuredConnection")
+            .field("remote_peer", &self.remote_peer)
+            .field("muxer_protocol", &self.muxer_protocol)
+            .field("remote_addr", &self.remote_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An inbound connection of a [`SecuredTransport`] still in its handshake. The switch
+/// counts it as a pending inbound connection, bounds it with its upgrade timeout, and
+/// aborts it by dropping `handshake` (when a flood of newer ones pushes it out).
+pub struct PendingSecured {
+    /// Where it comes from.
+    pub remote_addr: Multiaddr,
+    /// The rest of the handshake.
+    pub handshake: futures::future::BoxFuture<'static, Result<SecuredConnection, TransportError>>,
+}
+
+impl fmt::Debug for PendingSecured {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PendingSecured")
+            .field("remote_addr", &self.remote_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A transport whose connections arrive secured and multiplexed (QUIC): the switch
+/// holds these beside the byte-stream [`Transport`]s it upgrades, and prefers them for
+/// the addresses they support.
+#[async_trait]
+pub trait SecuredTransport: Send + Sync + 'static {
+    /// Whether this transport can dial or listen on `addr`.
+    fn supports(&self, addr: &Multiaddr) -> bool;
+
+    /// Connects and authenticates; with `peer`, the remote must be that peer
+    /// ([`TransportError::Handshake`] otherwise).
+    async fn dial(
+        &self,
+        addr: &Multiaddr,
+        peer: Option<crate::PeerId>,
+    ) -> Result<SecuredConnection, TransportError>;
+
+    /// Starts accepting connections at `addr`.
+    async fn listen(&self, addr: &Multiaddr) -> Result<Box<dyn SecuredListener>, TransportError>;
+}
+
+/// Accepts the connections of a [`SecuredTransport`].
+#[async_trait]
+pub trait SecuredListener: Send + 'static {
+    /// The address actually bound.
+    fn local_addr(&self) -> Multiaddr;
+
+    /// The next inbound connection, its handshake still to run.
+    async fn accept(&mut self) -> Result<PendingSecured, TransportError>;
 }

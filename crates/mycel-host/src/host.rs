@@ -9,7 +9,8 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 use mycel_core::{
     BoxedTransport, Keypair, Multiaddr, MuxerUpgrade, NegotiatedStream, Network, NetworkError,
-    NetworkEvent, PeerId, ProtocolId, SecureUpgrade, StreamHandler, Transport, TransportExt,
+    NetworkEvent, PeerId, ProtocolId, SecureUpgrade, SecuredTransport, StreamHandler, Transport,
+    TransportExt,
     addr::split_peer_id,
     record::{PeerRecordFormat, SignedPeerRecord},
 };
@@ -76,6 +77,7 @@ pub enum BuildError {
 pub struct HostBuilder {
     keypair: Option<Keypair>,
     transports: Vec<BoxedTransport>,
+    secured: Vec<Arc<dyn SecuredTransport>>,
     security: Option<SecurityFactory>,
     muxers: Vec<Arc<dyn MuxerUpgrade>>,
     listen: Vec<Multiaddr>,
@@ -92,6 +94,7 @@ impl Default for HostBuilder {
         Self {
             keypair: None,
             transports: Vec::new(),
+            secured: Vec::new(),
             security: None,
             muxers: Vec::new(),
             listen: Vec::new(),
@@ -131,6 +134,13 @@ impl HostBuilder {
     /// Adds a transport; a dial uses the first that supports the address.
     pub fn with_transport<T: Transport>(mut self, transport: T) -> Self {
         self.transports.push(transport.boxed());
+        self
+    }
+
+    /// Adds a transport whose connections arrive secured and multiplexed (QUIC); for the
+    /// addresses it supports it is used instead of a byte-stream transport.
+    pub fn with_secured_transport<T: SecuredTransport>(mut self, transport: T) -> Self {
+        self.secured.push(Arc::new(transport));
         self
     }
 
@@ -205,7 +215,7 @@ impl HostBuilder {
     /// Starts the host: it listens on every address given, or fails (and stops
     /// whatever had started) if one cannot be used. Must run inside a tokio runtime.
     pub async fn build(self) -> Result<Host, BuildError> {
-        if self.transports.is_empty() {
+        if self.transports.is_empty() && self.secured.is_empty() {
             return Err(BuildError::NoTransport);
         }
         if self.muxers.is_empty() {
@@ -215,9 +225,10 @@ impl HostBuilder {
         let keypair = self.keypair.unwrap_or_else(Keypair::generate);
         let muxer_ids: Vec<_> = self.muxers.iter().map(|m| m.protocol()).collect();
         let security = factory(&keypair, &muxer_ids);
-        let switch = Switch::new(
+        let switch = Switch::with_secured_transports(
             keypair.public().to_peer_id(),
             self.transports,
+            self.secured,
             Upgrader::new(security, self.muxers),
             self.config,
         );

@@ -138,7 +138,10 @@ impl Inner {
         &self,
         addr: &Multiaddr,
         peer: Option<PeerId>,
-    ) -> Result<(Upgraded, Multiaddr, Multiaddr), ConnectError> {
+    ) -> Result<Handshaken, ConnectError> {
+        if let Some(secured) = self.secured.iter().find(|t| t.supports(addr)) {
+            return self.connect_secured(secured.as_ref(), addr, peer).await;
+        }
         let transport = self
             .transports
             .iter()
@@ -161,5 +164,32 @@ impl Inner {
                 after: upgrade_timeout,
             })??;
         Ok((upgraded, conn.local_addr, conn.remote_addr))
+    }
+
+    /// Dials with a transport that secures and multiplexes by itself: the dial and
+    /// upgrade timeouts together bound its handshake, and a remote that is not `peer`
+    /// is refused even if the transport let it through.
+    async fn connect_secured(
+        &self,
+        transport: &dyn SecuredTransport,
+        addr: &Multiaddr,
+        peer: Option<PeerId>,
+    ) -> Result<Handshaken, ConnectError> {
+        self.lock().pool.begin_outbound().map_err(refused)?;
+        let _pending = PendingOutbound(self);
+        let limit = self.config.dial_timeout + self.config.upgrade_timeout;
+        let conn = timeout(limit, transport.dial(addr, peer))
+            .await
+            .map_err(|_| ConnectError::Timeout {
+                stage: "dial",
+                after: limit,
+            })??;
+        if let Some(expected) = peer.filter(|p| *p != conn.remote_peer) {
+            return Err(ConnectError::Transport(TransportError::Handshake(format!(
+                "dialed {expected}, reached {}",
+                conn.remote_peer
+            ))));
+        }
+        Ok(from_secured(conn))
     }
 }

@@ -1,21 +1,28 @@
 //! The inbound path: a connection's handshake (counted by the pool as pending), its
 //! admission, and the loop accepting its streams until it closes.
 
-use super::*;
+use super::{listen::Inbound, *};
 
 impl Inner {
-    pub(super) fn on_inbound(self: &Arc<Self>, conn: mycel_core::Connection<BoxedIo>) {
+    /// Counts `inbound` as a pending handshake (pushing out the oldest when full), runs
+    /// its handshake (the upgrader's, or the secured transport's own) within the upgrade
+    /// timeout, and hands the result to the pool.
+    pub(super) fn on_inbound(self: &Arc<Self>, inbound: Inbound) {
+        let remote = match &inbound {
+            Inbound::Raw(conn) => conn.remote_addr.clone(),
+            Inbound::Secured(pending) => pending.remote_addr.clone(),
+        };
         let (id, cancelled) = {
             let mut state = self.lock();
             let (id, evicted) = match state.pool.begin_inbound() {
                 Ok(admitted) => admitted,
                 Err(refusal) => {
-                    tracing::debug!(remote = %conn.remote_addr, ?refusal, "dropping inbound connection");
+                    tracing::debug!(%remote, ?refusal, "dropping inbound connection");
                     return;
                 }
             };
             if let Some(oldest) = evicted.and_then(|e| state.pending_inbound.remove(&e)) {
-                tracing::debug!(remote = %conn.remote_addr, "pending inbound full, dropping the oldest handshake");
+                tracing::debug!(%remote, "pending inbound full, dropping the oldest handshake");
                 oldest.cancel();
             }
             let token = CancellationToken::new();
@@ -23,10 +30,25 @@ impl Inner {
             (id, token)
         };
         let inner = self.clone();
+        let handshake: BoxFuture<'static, Result<Handshaken, ConnectError>> = match inbound {
+            Inbound::Raw(conn) => {
+                let upgrader = self.upgrader.clone();
+                Box::pin(async move {
+                    let upgraded = upgrader.inbound(conn.io).await?;
+                    Ok((upgraded, conn.local_addr, conn.remote_addr))
+                })
+            }
+            Inbound::Secured(pending) => Box::pin(async move {
+                pending
+                    .handshake
+                    .await
+                    .map(from_secured)
+                    .map_err(ConnectError::Transport)
+            }),
+        };
         drop(self.spawn(async move {
-            let remote = conn.remote_addr.clone();
             let limit = inner.config.upgrade_timeout;
-            let upgrade = timeout(limit, inner.upgrader.inbound(conn.io));
+            let upgrade = timeout(limit, handshake);
             let outcome = tokio::select! {
                 outcome = upgrade => Some(outcome),
                 _ = cancelled.cancelled() => None,
@@ -37,12 +59,9 @@ impl Inner {
                 state.pending_inbound.remove(&id);
             }
             let result = match outcome {
-                Some(Ok(Ok(upgraded))) => inner.register(
-                    upgraded,
-                    Direction::Inbound,
-                    conn.local_addr,
-                    conn.remote_addr,
-                ),
+                Some(Ok(Ok((upgraded, local, remote)))) => {
+                    inner.register(upgraded, Direction::Inbound, local, remote)
+                }
                 Some(Ok(Err(e))) => Err(e),
                 Some(Err(_)) => Err(ConnectError::Timeout {
                     stage: "upgrade",

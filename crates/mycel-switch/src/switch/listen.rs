@@ -4,14 +4,21 @@ use super::*;
 
 impl Switch {
     /// Starts listening on `addr`; returns the address actually bound (port 0 resolved).
+    /// A transport whose connections arrive secured and multiplexed is preferred for the
+    /// addresses it supports.
     pub async fn listen(&self, addr: &Multiaddr) -> Result<Multiaddr, ListenError> {
         let inner = &self.inner;
-        let transport = inner
-            .transports
-            .iter()
-            .find(|t| t.supports(addr))
-            .ok_or_else(|| ListenError::NoTransport(addr.clone()))?;
-        let mut listener = transport.listen(addr).await?;
+        let mut listener = match inner.secured.iter().find(|t| t.supports(addr)) {
+            Some(secured) => AnyListener::Secured(secured.listen(addr).await?),
+            None => {
+                let transport = inner
+                    .transports
+                    .iter()
+                    .find(|t| t.supports(addr))
+                    .ok_or_else(|| ListenError::NoTransport(addr.clone()))?;
+                AnyListener::Raw(transport.listen(addr).await?)
+            }
+        };
         let local = listener.local_addr();
         let token = inner.shutdown.child_token();
         {
@@ -71,4 +78,36 @@ impl Switch {
         let state = self.inner.lock();
         state.listeners.iter().map(|(a, _)| a.clone()).collect()
     }
+}
+
+/// A listener of either kind of transport.
+enum AnyListener {
+    /// Byte streams, upgraded by the switch.
+    Raw(BoxedListener),
+    /// Connections that arrive secured and multiplexed.
+    Secured(Box<dyn SecuredListener>),
+}
+
+impl AnyListener {
+    fn local_addr(&self) -> Multiaddr {
+        match self {
+            AnyListener::Raw(l) => l.local_addr(),
+            AnyListener::Secured(l) => l.local_addr(),
+        }
+    }
+
+    async fn accept(&mut self) -> Result<Inbound, TransportError> {
+        match self {
+            AnyListener::Raw(l) => l.accept().await.map(Inbound::Raw),
+            AnyListener::Secured(l) => l.accept().await.map(Inbound::Secured),
+        }
+    }
+}
+
+/// An inbound connection before its handshake, of either kind.
+pub(super) enum Inbound {
+    /// A byte stream for the upgrader.
+    Raw(mycel_core::Connection<BoxedIo>),
+    /// A secured transport's connection finishing its own handshake.
+    Secured(PendingSecured),
 }

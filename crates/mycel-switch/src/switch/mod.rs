@@ -30,8 +30,9 @@ use futures::{
     stream::{self, BoxStream},
 };
 use mycel_core::{
-    BoxedIo, BoxedTransport, BufferBudget, Direction, Limit, Multiaddr, MuxedConnection,
-    MuxerError, NegotiatedStream, NetworkError, NetworkEvent, PeerId, ProtocolId, PublicKey,
+    BoxedIo, BoxedListener, BoxedTransport, BufferBudget, Direction, Limit, Multiaddr,
+    MuxedConnection, MuxerError, NegotiatedStream, NetworkError, NetworkEvent, PeerId,
+    PendingSecured, ProtocolId, PublicKey, SecuredConnection, SecuredListener, SecuredTransport,
     StreamHandler, TransportError, addr::split_peer_id,
 };
 use mycel_multistream::{NegotiationError, dialer_select, dialer_select_lazy, listener_select};
@@ -59,6 +60,23 @@ const CLOSE_GRACE: Duration = Duration::from_secs(1);
 struct Handlers {
     protocols: Vec<ProtocolId>,
     map: HashMap<ProtocolId, StreamHandler>,
+}
+
+/// A connection after its handshake, with our and the remote's address.
+type Handshaken = (Upgraded, Multiaddr, Multiaddr);
+
+/// A secured transport's connection in the form the upgrader gives.
+fn from_secured(conn: SecuredConnection) -> Handshaken {
+    (
+        Upgraded {
+            peer: conn.remote_peer,
+            public_key: conn.remote_key,
+            muxer_protocol: conn.muxer_protocol,
+            connection: conn.muxer,
+        },
+        conn.local_addr,
+        conn.remote_addr,
+    )
 }
 
 /// A pool refusal as a connection error.
@@ -108,6 +126,9 @@ struct Inner {
     local_peer_id: PeerId,
     config: SwitchConfig,
     transports: Vec<BoxedTransport>,
+    /// Transports whose connections arrive secured and multiplexed; preferred for the
+    /// addresses they support.
+    secured: Vec<Arc<dyn SecuredTransport>>,
     upgrader: Upgrader,
     state: Mutex<State>,
     handlers: RwLock<Arc<Handlers>>,
@@ -169,6 +190,19 @@ impl Switch {
         upgrader: Upgrader,
         config: SwitchConfig,
     ) -> Self {
+        Self::with_secured_transports(local_peer_id, transports, Vec::new(), upgrader, config)
+    }
+
+    /// A switch over byte-stream `transports` (upgraded with `upgrader`) and `secured`
+    /// ones, whose connections arrive authenticated and multiplexed (QUIC). For an
+    /// address both kinds support, the secured transport is used.
+    pub fn with_secured_transports(
+        local_peer_id: PeerId,
+        transports: Vec<BoxedTransport>,
+        secured: Vec<Arc<dyn SecuredTransport>>,
+        upgrader: Upgrader,
+        config: SwitchConfig,
+    ) -> Self {
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let shutdown = CancellationToken::new();
         let budget = BufferBudget::new(config.max_buffered_bytes);
@@ -186,6 +220,7 @@ impl Switch {
                 }),
                 config,
                 transports,
+                secured,
                 upgrader,
                 handlers: RwLock::default(),
                 on_connection: RwLock::default(),
