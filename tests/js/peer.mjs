@@ -315,7 +315,10 @@ async function pubsubExchange (node, peer, opts, signal) {
   await until(() => {
     const subscribed = pubsub.getSubscribers(opts.topic).some(p => p.equals(peer))
     const grafted = opts.pubsub !== 'gossipsub' || pubsub.getMeshPeers(opts.topic).includes(peer.toString())
-    return subscribed && grafted
+    // js floodsub drops an RPC to a peer whose outbound stream is not open yet (it
+    // logs "no outbound stream"), and the peer's subscription can arrive first.
+    const writable = opts.pubsub !== 'floodsub' || pubsub.peers?.get(peer)?.isWritable === true
+    return subscribed && grafted && writable
   }, signal)
   if (opts.publish != null) await pubsub.publish(opts.topic, new TextEncoder().encode(opts.publish))
   while (received.length < opts.waitMsgs) {
@@ -364,8 +367,9 @@ async function dial (opts) {
     await writeLine(JSON.stringify({ ok: false, error: String(err?.message ?? err) }))
     code = 1
   }
-  // Let the last pubsub forwards leave before closing.
-  if (opts.pubsub != null) await sleep(200)
+  // Let the last pubsub messages leave before closing: floodsub has no acknowledgement,
+  // and a message queued behind a stream still opening is lost if the node stops.
+  if (opts.pubsub != null) await sleep(1000)
   await Promise.race([node.stop(), sleep(2000)])
   await exit(code)
 }

@@ -33,6 +33,8 @@ mod network;
 mod peer_id;
 mod protocol;
 pub mod record;
+#[cfg(feature = "test-util")]
+pub mod testing;
 mod transport;
 mod upgrade;
 

@@ -34,6 +34,8 @@ mod host;
 mod identify;
 mod observed;
 mod peer_store;
+#[cfg(feature = "test-util")]
+pub mod testing;
 
 pub use mycel_core::Network;
 pub use mycel_switch::{DialError, ListenError, PeerConnection, SwitchConfig};

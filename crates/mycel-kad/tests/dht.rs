@@ -8,20 +8,11 @@ use mycel_host::Host;
 use mycel_kad::{
     AcceptAll, KadConfig, KadError, Kademlia, Key, Mode, PROTOCOL_ID, Quorum, Record, Validators,
 };
-use mycel_memory::{MemoryHub, MemoryTransport};
+use mycel_memory::MemoryHub;
 use tokio::io::AsyncWriteExt;
 
 async fn host(hub: &MemoryHub) -> Host {
-    Host::builder()
-        .with_transport(MemoryTransport::with_hub(hub.clone()))
-        .with_security(|keypair, muxers| {
-            Arc::new(mycel_noise::Config::new(keypair.clone()).with_muxers(muxers.to_vec()))
-        })
-        .with_muxer(mycel_yamux::Config::default())
-        .listen_on("/memory/0".parse().unwrap())
-        .build()
-        .await
-        .expect("build")
+    mycel_host::testing::memory_host(hub).await
 }
 
 fn config(mode: Mode) -> KadConfig {

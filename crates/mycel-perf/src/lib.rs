@@ -48,9 +48,6 @@ mod error;
 mod network;
 mod protocol;
 
-#[cfg(test)]
-mod fake_network;
-
 use std::time::Duration;
 
 use mycel_core::ProtocolId;

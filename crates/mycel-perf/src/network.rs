@@ -44,7 +44,7 @@ mod tests {
     use mycel_core::NetworkError;
 
     use super::*;
-    use crate::fake_network::FakeNetwork;
+    use mycel_core::testing::LoopbackNetwork as FakeNetwork;
 
     #[tokio::test]
     async fn run_through_the_network_moves_the_requested_bytes() {

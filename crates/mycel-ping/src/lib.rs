@@ -38,9 +38,6 @@ mod limit;
 mod network;
 mod protocol;
 
-#[cfg(test)]
-mod fake_network;
-
 use std::time::Duration;
 
 use mycel_core::ProtocolId;

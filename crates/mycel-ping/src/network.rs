@@ -83,7 +83,7 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
-    use crate::fake_network::FakeNetwork;
+    use mycel_core::testing::LoopbackNetwork as FakeNetwork;
 
     #[tokio::test]
     async fn ping_peer_measures_rtt_through_the_network() {

@@ -616,6 +616,13 @@ impl Actor {
                     trace!(%peer, "pubsub: rpc from a peer we dropped");
                     return;
                 }
+                trace!(
+                    %peer,
+                    subscriptions = rpc.rpc.subscriptions.len(),
+                    messages = rpc.rpc.messages.len(),
+                    invalid = rpc.invalid_messages.len(),
+                    "pubsub: rpc"
+                );
                 let events = self.router.on_rpc(peer, rpc, now);
                 self.perform(events);
             }

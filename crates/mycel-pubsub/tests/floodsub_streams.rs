@@ -11,7 +11,7 @@ use std::{
 
 use mycel_core::{Network, PeerId, stream_handler};
 use mycel_host::Host;
-use mycel_memory::{MemoryHub, MemoryTransport};
+use mycel_memory::MemoryHub;
 use mycel_pubsub::{
     FLOODSUB_PROTOCOL, FloodsubConfig, OutboundStreams, Pubsub, PubsubConfig, RpcLimits,
     SigningPolicy, SubOpt, Topic, read_rpc, write_rpc,
@@ -39,16 +39,7 @@ struct Seen {
 }
 
 async fn host(hub: &MemoryHub) -> Host {
-    Host::builder()
-        .with_transport(MemoryTransport::with_hub(hub.clone()))
-        .with_security(|keypair, muxers| {
-            Arc::new(mycel_noise::Config::new(keypair.clone()).with_muxers(muxers.to_vec()))
-        })
-        .with_muxer(mycel_yamux::Config::default())
-        .listen_on("/memory/0".parse().unwrap())
-        .build()
-        .await
-        .expect("build")
+    mycel_host::testing::memory_host(hub).await
 }
 
 /// A host that speaks floodsub's wire as `kind` does, recording what arrives.

@@ -23,14 +23,8 @@ impl Join for Node {
 }
 
 /// Polls `check` until it holds, for at most ten seconds.
-async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let waited = tokio::time::timeout(Duration::from_secs(10), async {
-        while !check() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await;
-    assert!(waited.is_ok(), "timed out waiting until {what}");
+async fn eventually(what: &str, check: impl FnMut() -> bool) {
+    mycel_core::testing::eventually(what, Duration::from_secs(10), check).await;
 }
 
 /// Waits until `node` knows each of `peers` to be subscribed to `table`'s topic.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use mycel_core::{Multiaddr, PeerId};
 use mycel_host::Host;
-use mycel_memory::{MemoryHub, MemoryTransport};
+use mycel_memory::MemoryHub;
 use mycel_pubsub::{FloodsubConfig, Pubsub, PubsubConfig, SigningPolicy};
 
 /// A host with its floodsub node.
@@ -17,16 +17,7 @@ pub(crate) struct Node {
 impl Node {
     /// A host on `hub` (Noise, yamux) running floodsub with signed messages.
     pub(crate) async fn start(hub: &MemoryHub) -> Node {
-        let host = Host::builder()
-            .with_transport(MemoryTransport::with_hub(hub.clone()))
-            .with_security(|keypair, muxers| {
-                Arc::new(mycel_noise::Config::new(keypair.clone()).with_muxers(muxers.to_vec()))
-            })
-            .with_muxer(mycel_yamux::Config::default())
-            .listen_on("/memory/0".parse().unwrap())
-            .build()
-            .await
-            .expect("build");
+        let host = mycel_host::testing::memory_host(hub).await;
         let config = PubsubConfig::new(SigningPolicy::StrictSign(host.keypair().clone()));
         let pubsub = Pubsub::floodsub(Arc::new(host.clone()), config, FloodsubConfig::default());
         Node { host, pubsub }

@@ -1,36 +1,46 @@
-//! A loopback [`Network`] for tests: a stream opened to any peer is served by this
-//! network's own handlers, over an in-memory pipe, and the serving side sees this
-//! network's peer id as the remote.
+//! Helpers for tests of crates built on mycel (the `test-util` feature): a loopback
+//! [`Network`] and [`eventually`].
 
 use std::{
     collections::HashMap,
     sync::{Mutex, PoisonError},
+    time::Duration,
 };
 
+use crate::{
+    Multiaddr, NegotiatedStream, Network, NetworkError, NetworkEvent, PeerId, ProtocolId,
+    StreamHandler,
+};
 use futures::{
     StreamExt,
     future::{self, BoxFuture},
     stream::{self, BoxStream},
-};
-use mycel_core::{
-    Multiaddr, NegotiatedStream, Network, NetworkError, NetworkEvent, PeerId, ProtocolId,
-    StreamHandler,
 };
 use tokio::task::JoinSet;
 
 /// Bytes buffered in each direction of a stream.
 const PIPE_SIZE: usize = 64 * 1024;
 
-pub(crate) struct FakeNetwork {
+/// A loopback [`Network`]: a stream opened to any peer is served by this network's own
+/// handlers, over an in-memory pipe, and the serving side sees this network's peer id as
+/// the remote. Enough to test a protocol's two sides without a host.
+pub struct LoopbackNetwork {
     local: PeerId,
     handlers: Mutex<HashMap<ProtocolId, StreamHandler>>,
     /// Handler tasks; dropping the network aborts those still running.
     tasks: Mutex<JoinSet<()>>,
 }
 
-impl FakeNetwork {
-    pub(crate) fn new() -> Self {
-        FakeNetwork {
+impl Default for LoopbackNetwork {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LoopbackNetwork {
+    /// A network with a random peer id and no handlers.
+    pub fn new() -> Self {
+        LoopbackNetwork {
             local: PeerId::random(),
             handlers: Mutex::default(),
             tasks: Mutex::default(),
@@ -74,9 +84,9 @@ impl FakeNetwork {
     }
 }
 
-// Written out rather than with `#[async_trait]`, which this crate does not depend on;
-// the signatures are what that macro generates.
-impl Network for FakeNetwork {
+// Written out rather than with `#[async_trait]`; the signatures are what that macro
+// generates.
+impl Network for LoopbackNetwork {
     fn local_peer_id(&self) -> PeerId {
         self.local
     }
@@ -117,4 +127,18 @@ impl Network for FakeNetwork {
     fn events(&self) -> BoxStream<'static, NetworkEvent> {
         stream::empty().boxed()
     }
+}
+
+/// Waits until `check` holds, looking every 20 ms; panics naming `what` after `limit`.
+pub async fn eventually(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
+    let waited = tokio::time::timeout(limit, async {
+        while !check() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(
+        waited.is_ok(),
+        "timed out after {limit:?} waiting until {what}"
+    );
 }
