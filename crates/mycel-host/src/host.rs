@@ -244,6 +244,7 @@ impl HostBuilder {
                 protocol_version: self.protocol_version,
                 peer_record_format: self.peer_record_format,
                 signed_record: Mutex::default(),
+                push_scheduled: std::sync::atomic::AtomicBool::new(false),
             }),
         };
         crate::identify::install(&host);
@@ -273,6 +274,8 @@ pub(crate) struct Inner {
     pub(crate) peer_record_format: Option<PeerRecordFormat>,
     /// The record of our addresses we last signed.
     pub(crate) signed_record: Mutex<Option<SignedPeerRecord>>,
+    /// An identify push is due shortly (changes are pushed together).
+    pub(crate) push_scheduled: std::sync::atomic::AtomicBool,
 }
 
 /// A libp2p node: listens, dials, keeps connections and addresses, opens and serves

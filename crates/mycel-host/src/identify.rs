@@ -20,6 +20,9 @@ use crate::{
     peer_store::{AddrSource, Identity},
 };
 
+/// How long a change of our protocols or addresses waits for others before it is pushed.
+const PUSH_DELAY: Duration = Duration::from_millis(50);
+
 /// How often expired addresses are swept from the peer store.
 const PEER_STORE_SWEEP: Duration = Duration::from_secs(60);
 
@@ -280,8 +283,31 @@ impl Host {
         });
     }
 
-    /// Tells every connected peer our current protocols and addresses.
+    /// Tells every connected peer our current protocols and addresses, shortly: changes
+    /// within [`PUSH_DELAY`] (a service adding or removing several handlers) go out as
+    /// one push, and none goes out once the host is closing.
     pub(crate) fn push_identify(&self) {
+        if self.switch().is_closed()
+            || self
+                .inner
+                .push_scheduled
+                .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            return;
+        }
+        let weak = Arc::downgrade(&self.inner);
+        self.switch().spawn(async move {
+            tokio::time::sleep(PUSH_DELAY).await;
+            let Some(host) = upgrade(&weak) else { return };
+            host.inner
+                .push_scheduled
+                .store(false, std::sync::atomic::Ordering::Release);
+            host.push_identify_now();
+        });
+    }
+
+    /// Pushes to every connected peer now.
+    fn push_identify_now(&self) {
         let switch = self.switch();
         if switch.is_closed() {
             return;

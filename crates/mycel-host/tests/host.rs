@@ -200,6 +200,43 @@ async fn events_stream_reports_what_happens() {
 }
 
 #[tokio::test]
+async fn handlers_changed_together_go_out_in_one_push() {
+    let hub = MemoryHub::new();
+    let a = memory_host(&hub).await;
+    let b = memory_host(&hub).await;
+    let mut a_events = a.events();
+    let addr = with_peer_id(&b.listen_addrs()[0], &b.peer_id()).unwrap();
+    a.connect(&addr).await.unwrap();
+    identified(&mut a_events).await;
+    let news: Vec<ProtocolId> = (0..3)
+        .map(|i| ProtocolId::new(format!("/test/batch/{i}")).unwrap())
+        .collect();
+    for protocol in &news {
+        b.set_stream_handler(protocol.clone(), stream_handler(serve_upper));
+    }
+    let (peer, protocols, _) = identified(&mut a_events).await;
+    assert_eq!(peer, b.peer_id());
+    for protocol in &news {
+        assert!(
+            protocols.contains(&protocol.as_str().to_string()),
+            "{protocols:?}"
+        );
+    }
+    // Nothing more follows: the three changes were one push.
+    let more = tokio::time::timeout(Duration::from_millis(300), async {
+        while let Some(event) = a_events.next().await {
+            if matches!(event, NetworkEvent::Identified { .. }) {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(more.is_err(), "a second push arrived");
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test]
 async fn identify_fills_the_peer_store_both_ways_and_pushes_changes() {
     let hub = MemoryHub::new();
     let a = memory_host(&hub).await;

@@ -90,7 +90,9 @@ pub struct KadConfig {
     pub validators: Validators,
     /// Quorum of a get and of a put when none is given.
     pub quorum: Quorum,
-    /// Pause between automatic bootstraps (`None`: only when asked).
+    /// Pause between automatic bootstraps. With `Some`, the node also bootstraps once as
+    /// soon as its routing table gains its first peer; with `None`, only when asked
+    /// ([`crate::Kademlia::bootstrap`]).
     pub bootstrap_interval: Option<Duration>,
     /// Interval at which own records are put again.
     pub republish_interval: Duration,

@@ -383,7 +383,10 @@ impl Inner {
                     Some(event) => self.on_event(event),
                     None => break,
                 },
-                _ = self.kick.notified(), if !bootstrapped => {
+                // The first bootstrap, once the table has a peer; not for a node told to
+                // bootstrap only when asked (a one-shot client must not leave lookups
+                // running when it closes).
+                _ = self.kick.notified(), if !bootstrapped && self.config.bootstrap_interval.is_some() => {
                     bootstrapped = true;
                     let me = self.clone();
                     self.spawn(async move {
