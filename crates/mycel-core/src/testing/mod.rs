@@ -1,5 +1,7 @@
 //! Helpers for tests of crates built on mycel (the `test-util` feature): a loopback
-//! [`Network`] and [`eventually`].
+//! [`Network`], [`eventually`], and the compliance suite every muxer runs ([`muxer`]).
+
+pub mod muxer;
 
 use std::{
     collections::HashMap,
