@@ -244,3 +244,33 @@ pub async fn close_ends_the_session_on_both_sides(muxer: &dyn MuxerUpgrade) {
         Err(MuxerError::Closed)
     ));
 }
+
+/// Writes one `#[tokio::test]` per function of the suite for the muxer `$muxer` (an
+/// expression of a type implementing `MuxerUpgrade`), in the calling test crate:
+///
+/// ```ignore
+/// mycel_core::muxer_compliance_tests!(mycel_yamux::Config::default());
+/// ```
+#[macro_export]
+macro_rules! muxer_compliance_tests {
+    ($muxer:expr) => {
+        $crate::muxer_compliance_tests!(@tests $muxer;
+            close_implies_flush,
+            half_close_keeps_the_other_direction_open,
+            many_streams_both_ways_at_once,
+            an_unread_stream_does_not_stop_another,
+            dropping_a_stream_the_remote_finished_delivers_what_was_written,
+            dropping_a_stream_after_closing_it_sends_no_reset,
+            dropping_a_stream_resets_it,
+            close_ends_the_session_on_both_sides
+        );
+    };
+    (@tests $muxer:expr; $($name:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                $crate::testing::muxer::$name(&$muxer).await;
+            }
+        )*
+    };
+}
