@@ -391,6 +391,11 @@ mod tests {
     }
 
     async fn answer_with(wire: Vec<u8>) -> Result<Info, IdentifyError> {
+        answer_from(PeerId::random(), wire).await
+    }
+
+    /// `request` of `peer`, answered with `wire`.
+    async fn answer_from(peer: PeerId, wire: Vec<u8>) -> Result<Info, IdentifyError> {
         let (mut a, b) = duplex(256 * 1024);
         tokio::spawn(async move {
             let _ = a.write_all(&wire).await;
@@ -398,7 +403,7 @@ mod tests {
             let mut sink = Vec::new();
             let _ = a.read_to_end(&mut sink).await;
         });
-        request(b, PeerId::random()).await
+        request(b, peer).await
     }
 
     #[tokio::test]
@@ -463,14 +468,16 @@ mod tests {
         let keypair = Keypair::generate();
         let mut sent = info(&keypair);
         sent.signed_peer_record = Some(signed(&keypair, "/ip4/192.0.2.7/tcp/4001"));
-        let got = answer_as(&keypair, sent.encode()).await.unwrap();
+        let got = answer_from(keypair.peer_id(), sent.encode()).await.unwrap();
         assert_eq!(got.signed_peer_record, sent.signed_peer_record);
 
         // Another peer's record, validly signed by that peer: dropped, the rest kept.
         let other = Keypair::generate();
         let mut forged = info(&keypair);
         forged.signed_peer_record = Some(signed(&other, "/ip4/192.0.2.8/tcp/4001"));
-        let got = answer_as(&keypair, forged.encode()).await.unwrap();
+        let got = answer_from(keypair.peer_id(), forged.encode())
+            .await
+            .unwrap();
         assert_eq!(got.signed_peer_record, None);
         assert_eq!(got.agent_version, "mycel/test");
 
@@ -483,23 +490,14 @@ mod tests {
         let last = envelope.len() - 1;
         envelope[last] ^= 1;
         tampered.signed_peer_record = Some(envelope.into());
-        let got = answer_as(&keypair, framed(&tampered)).await.unwrap();
+        let got = answer_from(keypair.peer_id(), framed(&tampered))
+            .await
+            .unwrap();
         assert_eq!(got.signed_peer_record, None);
         let mut huge = Identify::decode(body).unwrap();
         huge.signed_peer_record = Some(vec![0u8; 5000].into());
-        let got = answer_as(&keypair, framed(&huge)).await.unwrap();
+        let got = answer_from(keypair.peer_id(), framed(&huge)).await.unwrap();
         assert_eq!(got.signed_peer_record, None);
-    }
-
-    async fn answer_as(keypair: &Keypair, wire: Vec<u8>) -> Result<Info, IdentifyError> {
-        let (mut a, b) = duplex(256 * 1024);
-        tokio::spawn(async move {
-            let _ = a.write_all(&wire).await;
-            let _ = a.shutdown().await;
-            let mut sink = Vec::new();
-            let _ = a.read_to_end(&mut sink).await;
-        });
-        request(b, keypair.peer_id()).await
     }
 
     #[tokio::test]

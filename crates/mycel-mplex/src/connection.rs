@@ -674,23 +674,10 @@ mod tests {
 
     use tokio::io::AsyncWrite;
 
+    use mycel_core::testing::read_now;
+
     use super::*;
     use crate::Stream;
-
-    /// Reads `stream` once without blocking: `Some(Ok(n))`, `Some(Err(kind))` or `None`
-    /// (pending).
-    fn read_now(stream: &mut Stream) -> Option<Result<usize, std::io::ErrorKind>> {
-        use tokio::io::AsyncRead;
-        let waker = futures::task::noop_waker();
-        let mut cx = Context::from_waker(&waker);
-        let mut buf = [0u8; 64];
-        let mut read = tokio::io::ReadBuf::new(&mut buf);
-        match Pin::new(stream).poll_read(&mut cx, &mut read) {
-            Poll::Ready(Ok(())) => Some(Ok(read.filled().len())),
-            Poll::Ready(Err(e)) => Some(Err(e.kind())),
-            Poll::Pending => None,
-        }
-    }
 
     /// An inbound stream with `data` buffered.
     fn inbound_with(shared: &Arc<Shared>, data: &'static [u8]) -> Stream {

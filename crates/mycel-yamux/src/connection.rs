@@ -856,6 +856,8 @@ async fn write_batch(io: &mut WriteHalf<BoxedIo>, batch: VecDeque<Frame>) -> std
 
 #[cfg(test)]
 mod tests {
+    use mycel_core::testing::read_now;
+
     use super::*;
 
     fn data(id: u32, len: usize) -> (Header, Bytes) {
@@ -942,26 +944,6 @@ mod tests {
             credit > consumed,
             "growth is granted on top of what was read"
         );
-    }
-
-    /// Reads stream `id` once without blocking: `Some(Ok(n))`, `Some(Err(kind))` or
-    /// `None` (pending).
-    fn read_now(stream: &mut crate::Stream) -> Option<Result<usize, std::io::ErrorKind>> {
-        use std::{
-            pin::Pin,
-            task::{Context, Poll},
-        };
-
-        use tokio::io::AsyncRead;
-        let waker = futures::task::noop_waker();
-        let mut cx = Context::from_waker(&waker);
-        let mut buf = [0u8; 64];
-        let mut read = tokio::io::ReadBuf::new(&mut buf);
-        match Pin::new(stream).poll_read(&mut cx, &mut read) {
-            Poll::Ready(Ok(())) => Some(Ok(read.filled().len())),
-            Poll::Ready(Err(e)) => Some(Err(e.kind())),
-            Poll::Pending => None,
-        }
     }
 
     /// An inbound stream 1 with `len` bytes buffered.

@@ -144,3 +144,19 @@ pub async fn eventually(what: &str, limit: Duration, mut check: impl FnMut() -> 
         "timed out after {limit:?} waiting until {what}"
     );
 }
+
+/// Polls `reader` once for up to 64 bytes without blocking: `Some(Ok(n))` (0 at a clean
+/// end), `Some(Err(kind))`, or `None` while it would wait.
+pub fn read_now<R: tokio::io::AsyncRead + Unpin>(
+    reader: &mut R,
+) -> Option<Result<usize, std::io::ErrorKind>> {
+    let waker = futures::task::noop_waker();
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut buf = [0u8; 64];
+    let mut read = tokio::io::ReadBuf::new(&mut buf);
+    match std::pin::Pin::new(reader).poll_read(&mut cx, &mut read) {
+        std::task::Poll::Ready(Ok(())) => Some(Ok(read.filled().len())),
+        std::task::Poll::Ready(Err(e)) => Some(Err(e.kind())),
+        std::task::Poll::Pending => None,
+    }
+}
