@@ -1,18 +1,13 @@
 //! [`Host`] and [`HostBuilder`].
 
-use std::{
-    fmt,
-    sync::{Arc, Mutex},
-};
+use std::{fmt, sync::Arc};
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 use mycel_core::{
     BoxedTransport, Keypair, Multiaddr, MuxerUpgrade, NegotiatedStream, Network, NetworkError,
     NetworkEvent, PeerId, ProtocolId, SecureUpgrade, SecuredTransport, StreamHandler, Transport,
-    TransportExt,
-    addr::split_peer_id,
-    record::{PeerRecordFormat, SignedPeerRecord},
+    TransportExt, addr::split_peer_id, record::PeerRecordFormat,
 };
 use mycel_switch::{
     DialError, ListenError, PeerConnection, StopOnDrop, Switch, SwitchConfig, Upgrader,
@@ -22,8 +17,8 @@ use thiserror::Error;
 use mycel_identify::{IdentifyError, Info};
 
 use crate::{
-    observed::ObservedAddrs,
-    peer_store::{DEFAULT_MAX_PEERS, PeerRecord, PeerStore},
+    identify::{Identify, IdentifyConfig},
+    peer_store::{DEFAULT_MAX_PEERS, PeerRecord, PeerStore, Upkeep},
 };
 
 /// Builds the security protocol once the keypair and muxers are known: it gets our
@@ -233,21 +228,26 @@ impl HostBuilder {
             self.config,
         );
         let stop = Arc::new(switch.stop_on_drop());
+        let peer_store = Upkeep::start(PeerStore::new(self.max_peers), &switch);
+        let identify = Identify::start(
+            &switch,
+            keypair.clone(),
+            IdentifyConfig {
+                agent_version: self.agent_version,
+                protocol_version: self.protocol_version,
+                peer_record_format: self.peer_record_format,
+            },
+            peer_store.learned(),
+        );
         let host = Host {
             _stop: Some(stop),
             inner: Arc::new(Inner {
                 keypair,
                 switch,
-                peer_store: Mutex::new(PeerStore::new(self.max_peers)),
-                observed: Mutex::default(),
-                agent_version: self.agent_version,
-                protocol_version: self.protocol_version,
-                peer_record_format: self.peer_record_format,
-                signed_record: Mutex::default(),
-                push_scheduled: std::sync::atomic::AtomicBool::new(false),
+                peer_store,
+                identify,
             }),
         };
-        crate::identify::install(&host);
         if self.serve_ping {
             host.inner
                 .switch
@@ -264,18 +264,11 @@ impl HostBuilder {
     }
 }
 
-pub(crate) struct Inner {
+struct Inner {
     keypair: Keypair,
     switch: Switch,
-    peer_store: Mutex<PeerStore>,
-    pub(crate) observed: Mutex<ObservedAddrs>,
-    pub(crate) agent_version: String,
-    pub(crate) protocol_version: String,
-    pub(crate) peer_record_format: Option<PeerRecordFormat>,
-    /// The record of our addresses we last signed.
-    pub(crate) signed_record: Mutex<Option<SignedPeerRecord>>,
-    /// An identify push is due shortly (changes are pushed together).
-    pub(crate) push_scheduled: std::sync::atomic::AtomicBool,
+    peer_store: Upkeep,
+    identify: Identify,
 }
 
 /// A libp2p node: listens, dials, keeps connections and addresses, opens and serves
@@ -284,10 +277,10 @@ pub(crate) struct Inner {
 /// Protocols take it as a [`Network`]. [`Host::close`] stops everything it started.
 #[derive(Clone)]
 pub struct Host {
-    pub(crate) inner: Arc<Inner>,
+    inner: Arc<Inner>,
     /// Set on the handles users hold: the last one dropped stops the host. The host's
     /// own tasks use handles without it, so they cannot keep it alive.
-    pub(crate) _stop: Option<Arc<StopOnDrop>>,
+    _stop: Option<Arc<StopOnDrop>>,
 }
 
 impl fmt::Debug for Host {
@@ -358,17 +351,13 @@ impl Host {
             .switch
             .connection(&peer)
             .ok_or(NetworkError::NotConnected(peer))?;
-        self.identify_on(&conn).await
+        self.inner.identify.identify_on(&conn).await
     }
 
     /// Addresses several peers report seeing us at (see
     /// [`NetworkEvent::ExternalAddrCandidate`]): candidates, not confirmed reachable.
     pub fn external_addr_candidates(&self) -> Vec<Multiaddr> {
-        self.inner
-            .observed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .candidates()
+        self.inner.identify.external_addr_candidates()
     }
 
     /// Everything the peer store knows of `peer`.
@@ -384,11 +373,7 @@ impl Host {
     /// Runs `f` on the peer store. Keep it short, and do not call the host from inside
     /// (the store is locked meanwhile).
     pub fn with_peer_store<T>(&self, f: impl FnOnce(&mut PeerStore) -> T) -> T {
-        f(&mut self
-            .inner
-            .peer_store
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()))
+        f(&mut self.inner.peer_store.lock())
     }
 
     /// The switch underneath, for what the host does not wrap.
@@ -439,12 +424,12 @@ impl Network for Host {
 
     fn set_stream_handler(&self, protocol: ProtocolId, handler: StreamHandler) {
         self.inner.switch.set_stream_handler(protocol, handler);
-        self.push_identify();
+        self.inner.identify.push();
     }
 
     fn remove_stream_handler(&self, protocol: &ProtocolId) {
         self.inner.switch.remove_stream_handler(protocol);
-        self.push_identify();
+        self.inner.identify.push();
     }
 
     fn connected_peers(&self) -> Vec<PeerId> {

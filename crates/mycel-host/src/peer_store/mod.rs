@@ -7,7 +7,12 @@ use std::{
 };
 
 use mycel_core::{Multiaddr, PeerId, PublicKey, record::SignedPeerRecord};
+use mycel_identify::Update;
 use tokio::time::Instant;
+
+mod upkeep;
+
+pub(crate) use upkeep::Upkeep;
 
 /// Default for [`PeerStore::new`]'s peer bound.
 pub const DEFAULT_MAX_PEERS: usize = 10_000;
@@ -305,6 +310,32 @@ impl PeerStore {
         }
     }
 
+    /// Stores what `peer` told us by identify (an answer or a push) at `now`; returns
+    /// everything now known of it. A signed record's addresses stand for the peer's
+    /// announced ones: the unsigned copy is not stored beside them (as go and rust do).
+    pub fn apply_identify(&mut self, peer: PeerId, update: Update, now: Instant) -> PeerRecord {
+        let signed = match update.signed_peer_record {
+            Some(signed) => {
+                self.add_signed_record(peer, signed, now);
+                true
+            }
+            None => false,
+        };
+        if let Some(addrs) = update.listen_addrs.filter(|_| !signed) {
+            self.add_addrs_from(peer, addrs, AddrSource::Identify, now);
+        }
+        self.set_identity(
+            peer,
+            Identity {
+                public_key: update.public_key,
+                agent_version: update.agent_version,
+                protocol_version: update.protocol_version,
+                protocols: update.protocols,
+            },
+        );
+        self.record_at(&peer, now).unwrap_or_default()
+    }
+
     /// The addresses of `peer` to dial now, best first.
     pub fn addrs(&self, peer: &PeerId) -> Vec<Multiaddr> {
         self.addrs_at(peer, Instant::now())
@@ -483,6 +514,53 @@ mod tests {
         // Signed addresses expire like announced ones.
         let later = t0 + IDENTIFY_ADDR_TTL + Duration::from_secs(1);
         assert!(store.addrs_at(&peer, later).is_empty());
+    }
+
+    #[test]
+    fn an_identify_push_keeps_what_it_leaves_out_and_a_signed_record_stands_for_the_addrs() {
+        use mycel_core::{
+            Keypair,
+            record::{PeerRecord as Record, PeerRecordFormat},
+        };
+        let keypair = Keypair::generate();
+        let peer = keypair.peer_id();
+        let mut store = PeerStore::default();
+        let t0 = Instant::now();
+        let answer = Update {
+            public_key: Some(keypair.public()),
+            agent_version: Some("go-libp2p".into()),
+            protocol_version: Some("ipfs/0.1.0".into()),
+            listen_addrs: Some(vec![addr(1)]),
+            protocols: Some(vec!["/ipfs/ping/1.0.0".into()]),
+            observed_addr: None,
+            signed_peer_record: None,
+        };
+        let known = store.apply_identify(peer, answer, t0);
+        assert_eq!(known.agent_version.as_deref(), Some("go-libp2p"));
+        assert_eq!(known.addrs, vec![addr(1)]);
+        // A push with only new protocols and a signed record: the versions stay, the
+        // record's addresses come in and the unsigned ones sent with it do not.
+        let signed = SignedPeerRecord::new(
+            &keypair,
+            Record::new(peer, 1, vec![addr(2)]),
+            PeerRecordFormat::Standard,
+        )
+        .unwrap();
+        let push = Update {
+            public_key: None,
+            agent_version: None,
+            protocol_version: None,
+            listen_addrs: Some(vec![addr(3)]),
+            protocols: Some(vec!["/meshsub/1.1.0".into()]),
+            observed_addr: None,
+            signed_peer_record: Some(signed),
+        };
+        let known = store.apply_identify(peer, push, t0);
+        assert_eq!(known.agent_version.as_deref(), Some("go-libp2p"));
+        assert_eq!(known.protocol_version.as_deref(), Some("ipfs/0.1.0"));
+        assert_eq!(known.protocols, vec!["/meshsub/1.1.0".to_string()]);
+        assert_eq!(known.addrs, vec![addr(2), addr(1)]);
+        assert_eq!(known.public_key, Some(keypair.public()));
     }
 
     #[test]
