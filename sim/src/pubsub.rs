@@ -27,9 +27,11 @@ use std::{
 use bytes::Bytes;
 use mycel_core::{Keypair, PeerId};
 use mycel_pubsub::{
-    Acceptance, Event, Floodsub, FloodsubConfig, Gossipsub, GossipsubConfig, MessageId,
-    PeerConnection, PeerScoreParams, Publisher, Router, Rpc, RpcLimits, SigningPolicy, Topic,
-    TopicHash, TopicScoreParams, ValidationMode, decode_rpc, encode_rpc,
+    Acceptance, Event, MessageId, PeerConnection, Publisher, Router, SigningPolicy, Topic,
+    TopicHash, ValidationMode,
+    floodsub::{Floodsub, FloodsubConfig},
+    gossipsub::{Gossipsub, GossipsubConfig, PeerScoreParams, TopicScoreParams},
+    wire::{Rpc, RpcLimits, decode_rpc, encode_rpc},
 };
 use rand::{Rng, SeedableRng, rngs::StdRng, seq::SliceRandom};
 

@@ -7,8 +7,9 @@ use futures::StreamExt;
 use mycel::{
     Host, PeerId,
     pubsub::{
-        FloodsubConfig, Gossipsub, GossipsubConfig, Pubsub, PubsubConfig, SigningPolicy, Topic,
-        TopicHash, ValidationMode,
+        Pubsub, PubsubConfig, SigningPolicy, Topic, TopicHash, ValidationMode,
+        floodsub::FloodsubConfig,
+        gossipsub::{Gossipsub, GossipsubConfig},
     },
 };
 

@@ -1,4 +1,5 @@
-//! Multiaddr helpers: the `/p2p/<peer-id>` suffix that names who lives at an address.
+//! Multiaddr helpers: the `/p2p/<peer-id>` suffix that names who lives at an address, and
+//! the IP address an address starts with.
 
 use multiaddr::{Multiaddr, Protocol};
 use thiserror::Error;
@@ -54,6 +55,22 @@ pub fn with_peer_id(addr: &Multiaddr, peer: &PeerId) -> Result<Multiaddr, AddrEr
             found,
         }),
         (base, None) => Ok(base.with(p2p_protocol(peer))),
+    }
+}
+
+/// The IP address `addr` starts with (`/ip4/..` or `/ip6/..`), if it starts with one.
+///
+/// ```
+/// use mycel_core::{Multiaddr, addr::ip_of};
+/// let addr: Multiaddr = "/ip4/192.0.2.7/tcp/4001".parse().unwrap();
+/// assert_eq!(ip_of(&addr), Some("192.0.2.7".parse().unwrap()));
+/// assert_eq!(ip_of(&"/memory/7".parse().unwrap()), None);
+/// ```
+pub fn ip_of(addr: &Multiaddr) -> Option<std::net::IpAddr> {
+    match addr.iter().next()? {
+        Protocol::Ip4(ip) => Some(ip.into()),
+        Protocol::Ip6(ip) => Some(ip.into()),
+        _ => None,
     }
 }
 

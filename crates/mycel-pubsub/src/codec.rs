@@ -308,7 +308,7 @@ mod tests {
         assert_eq!(decoded.rpc, rpc);
         assert!(decoded.invalid_messages.is_empty());
         assert_eq!(decoded.dropped_entries, 0);
-        crate::verify(&decoded.rpc.messages[0]).unwrap();
+        crate::wire::verify(&decoded.rpc.messages[0]).unwrap();
     }
 
     #[test]

@@ -84,7 +84,7 @@ pub enum PubsubError {
     /// The `from` field is not a peer id.
     #[error("invalid from: {0}")]
     InvalidFrom(#[source] PeerIdError),
-    /// The `seqno` field is empty or longer than the limit ([`crate::MAX_SEQNO_LEN`]).
+    /// The `seqno` field is empty or longer than the limit ([`crate::wire::MAX_SEQNO_LEN`]).
     #[error("seqno of {len} bytes; expected 1 to {max}")]
     InvalidSeqno {
         /// The field's length.

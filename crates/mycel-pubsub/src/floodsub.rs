@@ -15,11 +15,14 @@ use std::{
 use mycel_core::{PeerId, ProtocolId};
 
 use crate::{
-    Acceptance, DEFAULT_SEEN_CAPACITY, DEFAULT_SEEN_TTL, DecodedRpc, Event, FLOODSUB_PROTOCOL,
-    MAX_TOPICS_PER_PEER, Message, MessageId, MessageIdFn, MessageValidator, OutboundStreams,
-    PeerConnection, Router, Rpc, SeenCache, SubOpt, SubscriptionChange, Subscriptions, TopicHash,
-    ValidationMode, default_message_id, router::sends,
+    Acceptance, DEFAULT_SEEN_CAPACITY, DEFAULT_SEEN_TTL, DecodedRpc, Event, MAX_TOPICS_PER_PEER,
+    Message, MessageId, MessageIdFn, MessageValidator, OutboundStreams, PeerConnection, Router,
+    Rpc, SeenCache, SubOpt, SubscriptionChange, Subscriptions, TopicHash, ValidationMode,
+    default_message_id, router::sends,
 };
+
+/// Floodsub's protocol id (missing from the spec text; every implementation uses it).
+pub const PROTOCOL: ProtocolId = ProtocolId::from_static("/floodsub/1.0.0");
 
 /// Settings of a floodsub router.
 #[derive(Clone)]
@@ -253,7 +256,7 @@ impl Floodsub {
 
 impl Router for Floodsub {
     fn protocols(&self) -> Vec<ProtocolId> {
-        vec![FLOODSUB_PROTOCOL]
+        vec![PROTOCOL]
     }
 
     fn add_peer(&mut self, peer: PeerId, _connection: PeerConnection, _now: Instant) -> Vec<Event> {
@@ -317,7 +320,10 @@ mod tests {
     use mycel_core::Keypair;
 
     use super::*;
-    use crate::{Publisher, RpcLimits, SigningPolicy, decode_rpc, encode_rpc};
+    use crate::{
+        Publisher, RpcLimits, SigningPolicy,
+        wire::{decode_rpc, encode_rpc},
+    };
 
     /// Routers wired together by hand; `pump` carries every send through the codec.
     struct Net {

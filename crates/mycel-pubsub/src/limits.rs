@@ -5,11 +5,48 @@
 //! first, without allocating, means an RPC full of empty entries is refused before it
 //! can make us allocate many times its size.
 
-use crate::{
-    DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_RPC_SIZE, MAX_CONTROL_ENTRIES_PER_RPC,
-    MAX_CONTROL_IDS_PER_RPC, MAX_MESSAGES_PER_RPC, MAX_PRUNE_PEERS_PER_RPC,
-    MAX_SUBSCRIPTIONS_PER_RPC, MAX_TOPIC_LEN, PubsubError,
-};
+use crate::PubsubError;
+
+/// Default largest message (its whole protobuf encoding: data, topic, authorship fields).
+/// The spec suggests 1 MiB; go-libp2p-pubsub's default RPC limit is the same.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 1024 * 1024;
+
+/// Default largest RPC read: one maximal message plus 64 KiB for the subscriptions and
+/// control that may ride along with it.
+pub const DEFAULT_MAX_RPC_SIZE: usize = DEFAULT_MAX_MESSAGE_SIZE + 64 * 1024;
+
+/// Longest topic accepted, in bytes. Real topics are short (eth2's run to about 50
+/// bytes); 512 bytes times [`MAX_TOPICS_PER_PEER`] bounds what one peer's
+/// subscriptions cost us.
+pub const MAX_TOPIC_LEN: usize = 512;
+
+/// Topics one peer may be subscribed to in our bookkeeping; further subscriptions are
+/// refused. Busy nodes (eth2 beacon nodes) announce around a hundred.
+pub const MAX_TOPICS_PER_PEER: usize = 1024;
+
+/// Subscription entries one RPC may carry: a full announcement of
+/// [`MAX_TOPICS_PER_PEER`] topics, twice over (a leave and a join for each).
+pub const MAX_SUBSCRIPTIONS_PER_RPC: usize = 2 * MAX_TOPICS_PER_PEER;
+
+/// Messages one RPC may carry. go answers an IWANT of up to 5000 ids (its
+/// `MaxIHaveLength`) in one RPC, split only by size; an empty message is two bytes on
+/// the wire but about 200 in memory, so this also bounds a flood to about 1 MiB.
+pub const MAX_MESSAGES_PER_RPC: usize = 5000;
+
+/// IHAVE, IWANT, GRAFT, PRUNE and IDONTWANT entries one RPC may carry, together. Real
+/// RPCs carry a few per topic.
+pub const MAX_CONTROL_ENTRIES_PER_RPC: usize = 5000;
+
+/// Message ids one RPC's IHAVE, IWANT and IDONTWANT entries may list, together.
+///
+/// go caps each IHAVE at 5000 ids (`MaxIHaveLength`) but piggybacks the IHAVEs of all
+/// topics, an IWANT and IDONTWANTs on one RPC of up to 1 MiB; 20,000 leaves room for
+/// several busy topics while an RPC of empty ids decodes to at most 640 KiB of handles.
+pub const MAX_CONTROL_IDS_PER_RPC: usize = 20_000;
+
+/// Peer exchange entries one RPC's PRUNEs may list, together. go and rust offer 16 per
+/// PRUNE (`PrunePeers`).
+pub const MAX_PRUNE_PEERS_PER_RPC: usize = 1024;
 
 /// The bounds an RPC is read and decoded under.
 ///

@@ -87,7 +87,7 @@ pub struct Message {
     pub seqno: Option<Seqno>,
     /// The topic it was published to.
     pub topic: TopicHash,
-    /// The author's signature (see [`crate::sign`]).
+    /// The author's signature (see [`crate::wire::sign`]).
     pub signature: Option<Bytes>,
     /// The author's protobuf-encoded public key, when `from` does not inline it.
     pub key: Option<Bytes>,

@@ -563,7 +563,7 @@ mod tests {
             .publish(TopicHash::from("t"), Bytes::new())
             .unwrap();
         let seqno = msg.seqno.unwrap();
-        assert_eq!(seqno.as_bytes().len(), crate::SEQNO_LEN);
+        assert_eq!(seqno.as_bytes().len(), crate::wire::SEQNO_LEN);
         assert_ne!(seqno.as_bytes()[0], 0);
     }
 

@@ -169,7 +169,10 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
-    use crate::{Message, MessageId, RpcLimits, SubOpt, TopicHash, decode_rpc, encode_rpc};
+    use crate::{
+        Message, MessageId, RpcLimits, SubOpt, TopicHash,
+        wire::{decode_rpc, encode_rpc},
+    };
 
     fn topic() -> TopicHash {
         TopicHash::from_raw("t")

@@ -4,9 +4,11 @@
 use bytes::Bytes;
 use mycel_core::{Keypair, PeerId};
 use mycel_pubsub::{
-    Control, DecodedRpc, Graft, IDontWant, IHave, IWant, MAX_SEQNO_LEN, Message, MessageId,
-    PeerInfo, Prune, PubsubError, Rpc, RpcLimits, Seqno, SubOpt, TopicHash, ValidationMode,
-    decode_rpc, default_message_id, encode_rpc, sign, verify,
+    Message, MessageId, PubsubError, Seqno, TopicHash, ValidationMode, default_message_id,
+    wire::{
+        Control, DecodedRpc, Graft, IDontWant, IHave, IWant, MAX_SEQNO_LEN, PeerInfo, Prune, Rpc,
+        RpcLimits, SubOpt, decode_rpc, encode_rpc, sign, verify,
+    },
 };
 use proptest::prelude::*;
 

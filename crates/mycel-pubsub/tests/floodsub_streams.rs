@@ -13,8 +13,9 @@ use mycel_core::{Network, PeerId, stream_handler};
 use mycel_host::Host;
 use mycel_memory::MemoryHub;
 use mycel_pubsub::{
-    FLOODSUB_PROTOCOL, FloodsubConfig, OutboundStreams, Pubsub, PubsubConfig, RpcLimits,
-    SigningPolicy, SubOpt, Topic, read_rpc, write_rpc,
+    OutboundStreams, Pubsub, PubsubConfig, SigningPolicy, Topic,
+    floodsub::{FloodsubConfig, PROTOCOL as FLOODSUB_PROTOCOL},
+    wire::{RpcLimits, SubOpt, read_rpc, write_rpc},
 };
 
 /// How the fake peer treats the streams we open to it.
@@ -98,7 +99,7 @@ async fn deliver(kind: PeerKind, streams: OutboundStreams) -> (Vec<Vec<u8>>, Arc
         .new_stream(node.peer_id(), &[FLOODSUB_PROTOCOL])
         .await
         .unwrap();
-    let hello = mycel_pubsub::Rpc {
+    let hello = mycel_pubsub::wire::Rpc {
         subscriptions: vec![SubOpt {
             topic: topic.clone(),
             subscribe: true,
@@ -121,7 +122,8 @@ async fn deliver(kind: PeerKind, streams: OutboundStreams) -> (Vec<Vec<u8>>, Arc
             .unwrap();
     }
     // Longer than the probation, so a late resend would still land.
-    let deadline = tokio::time::Instant::now() + mycel_pubsub::PROBATION + Duration::from_secs(1);
+    let deadline =
+        tokio::time::Instant::now() + mycel_pubsub::defaults::PROBATION + Duration::from_secs(1);
     let distinct = loop {
         let mut distinct: Vec<Vec<u8>> = Vec::new();
         for m in &seen.lock().unwrap().messages {

@@ -27,6 +27,7 @@
 //! | `ping`, `perf` | [`ping`], [`perf`] | yes |
 //! | `kad` | [`kad`] (mycel-kad, the Kademlia DHT) | yes |
 //! | `pubsub` | [`pubsub`] (mycel-pubsub: floodsub and gossipsub) | yes |
+//! | `sync-table` | [`sync_table`] (mycel-sync-table: a map replicated over pubsub) | yes |
 //!
 //! [`core`], [`multistream`], [`switch`], [`host`] and [`identify`] are always there.
 
@@ -52,6 +53,8 @@ pub use mycel_ping as ping;
 #[cfg(feature = "pubsub")]
 pub use mycel_pubsub as pubsub;
 pub use mycel_switch as switch;
+#[cfg(feature = "sync-table")]
+pub use mycel_sync_table as sync_table;
 #[cfg(feature = "tcp")]
 pub use mycel_tcp as tcp;
 #[cfg(feature = "yamux")]

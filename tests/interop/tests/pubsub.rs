@@ -20,8 +20,10 @@ use futures::StreamExt;
 use mycel::{
     DefaultStack, Host, Multiaddr, Muxer, PeerId,
     pubsub::{
-        FloodsubConfig, GOSSIPSUB_1_2, Gossipsub, GossipsubConfig, MessageId, Pubsub, PubsubConfig,
-        PubsubEvent, Received, SigningPolicy, Subscription, Topic, TopicHash, ValidationMode,
+        MessageId, Pubsub, PubsubConfig, PubsubEvent, Received, SigningPolicy, Subscription, Topic,
+        TopicHash, ValidationMode,
+        floodsub::FloodsubConfig,
+        gossipsub::{Gossipsub, GossipsubConfig, PROTOCOL_1_2 as GOSSIPSUB_1_2},
         rust_default_message_id,
     },
 };

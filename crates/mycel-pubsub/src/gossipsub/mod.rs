@@ -29,9 +29,20 @@ mod score;
 mod tests;
 mod topics;
 
+use mycel_core::ProtocolId;
+
 pub use config::GossipsubConfig;
 pub use router::Gossipsub;
 pub use score::{
     PeerScore, PeerScoreParams, PeerScoreThresholds, RejectReason, ScoreParamsError,
     TopicScoreParams,
 };
+
+/// Gossipsub v1.0.
+pub const PROTOCOL_1_0: ProtocolId = ProtocolId::from_static("/meshsub/1.0.0");
+
+/// Gossipsub v1.1: peer exchange on PRUNE, backoff, scoring.
+pub const PROTOCOL_1_1: ProtocolId = ProtocolId::from_static("/meshsub/1.1.0");
+
+/// Gossipsub v1.2: IDONTWANT.
+pub const PROTOCOL_1_2: ProtocolId = ProtocolId::from_static("/meshsub/1.2.0");

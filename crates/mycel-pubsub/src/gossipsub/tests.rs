@@ -20,7 +20,8 @@ use super::{Gossipsub, GossipsubConfig};
 use crate::{
     Control, DecodedRpc, Event, GOSSIPSUB_1_1, Graft, IDontWant, IHave, IWant, Message, MessageId,
     PeerConnection, PeerInfo, Prune, Publisher, Router, Rpc, RpcLimits, SigningPolicy, SubOpt,
-    TopicHash, decode_rpc, default_message_id, encode_rpc,
+    TopicHash, default_message_id,
+    wire::{decode_rpc, encode_rpc},
 };
 
 /// A keypair derived from `n`.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use mycel_core::{Multiaddr, PeerId};
 use mycel_host::Host;
 use mycel_memory::MemoryHub;
-use mycel_pubsub::{FloodsubConfig, Pubsub, PubsubConfig, SigningPolicy};
+use mycel_pubsub::{Pubsub, PubsubConfig, SigningPolicy, floodsub::FloodsubConfig};
 
 /// A host with its floodsub node.
 pub(crate) struct Node {

@@ -5,7 +5,7 @@ use std::{io, time::Duration};
 use mycel_core::{NetworkError, PeerId, framing::FramingError};
 use thiserror::Error;
 
-use crate::PubsubError;
+use mycel_pubsub::PubsubError;
 
 /// What went wrong in a sync table: a local operation refused, bytes from the wire that
 /// are not a valid update or snapshot, or the network failing under catch-up.

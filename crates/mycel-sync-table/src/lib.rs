@@ -4,7 +4,7 @@
 //!
 //! [`SyncTableState`] is the whole logic as a state machine (time passed in, no IO);
 //! the wire is proto/sync_table.proto ([`encode_update`], [`decode_update`] and the
-//! snapshot request and response). [`SyncTable`] runs it on a [`crate::Pubsub`] node:
+//! snapshot request and response). [`SyncTable`] runs it on a [`mycel_pubsub::Pubsub`] node:
 //! updates travel on the topic `/mycel/sync-table/<name>`, and a member serves its
 //! snapshot to others on [`SYNC_TABLE_PROTOCOL`] (one length-prefixed request and
 //! response per stream, one page of at most [`MAX_SNAPSHOT_PAGE_SIZE`] each).

@@ -17,7 +17,7 @@ use super::{
     snapshot::{Registration, SharedState, fetch_page, lock},
     wire::check_table_name,
 };
-use crate::{Pubsub, Received, Subscription, TopicHash};
+use mycel_pubsub::{Pubsub, Received, Subscription, TopicHash};
 
 /// How often the background task forgets expired tombstones.
 const TOMBSTONE_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
@@ -32,14 +32,14 @@ const TOMBSTONE_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 ///
 /// Updates are attributed to the author of the pubsub message that carries them, so the
 /// node must stamp its messages with their author (the default, signed,
-/// [`crate::SigningPolicy::StrictSign`]); messages without an author are ignored.
+/// [`mycel_pubsub::SigningPolicy::StrictSign`]); messages without an author are ignored.
 ///
 /// ```no_run
 /// # async fn example(pubsub: mycel_pubsub::Pubsub, peer: mycel_core::PeerId)
-/// # -> Result<(), mycel_pubsub::SyncTableError> {
+/// # -> Result<(), mycel_sync_table::SyncTableError> {
 /// use std::time::Duration;
 ///
-/// use mycel_pubsub::SyncTable;
+/// use mycel_sync_table::SyncTable;
 ///
 /// let table = SyncTable::join(pubsub, "services").await?;
 /// table.catch_up_from(peer).await?;

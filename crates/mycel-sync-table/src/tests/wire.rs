@@ -110,7 +110,10 @@ fn snapshot_response_with_too_many_entries_is_refused_before_decoding() {
 fn largest_update_fits_a_signed_gossipsub_rpc_of_64_kib() {
     use mycel_core::Keypair;
 
-    use crate::{Publisher, Rpc, SigningPolicy, TopicHash, encode_rpc};
+    use mycel_pubsub::{
+        Publisher, SigningPolicy, TopicHash,
+        wire::{Rpc, encode_rpc},
+    };
 
     let longest_writer = PeerId::from_bytes(&[[0, 42].as_slice(), &[0xff; 42]].concat()).unwrap();
     let lease = Lease {

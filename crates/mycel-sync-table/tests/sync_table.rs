@@ -2,13 +2,40 @@
 
 use std::time::Duration;
 
-use mycel_core::PeerId;
+use std::sync::Arc;
+
+use mycel_core::{Multiaddr, PeerId};
+use mycel_host::Host;
 use mycel_memory::MemoryHub;
-use mycel_pubsub::{Entry, SyncTable, SyncTableError, TopicHash};
+use mycel_pubsub::{Pubsub, PubsubConfig, SigningPolicy, TopicHash, floodsub::FloodsubConfig};
+use mycel_sync_table::{Entry, SyncTable, SyncTableError};
 
-mod common;
+/// A memory host (Noise, yamux) running floodsub with signed messages.
+struct Node {
+    host: Host,
+    pubsub: Pubsub,
+}
 
-use common::Node;
+impl Node {
+    async fn start(hub: &MemoryHub) -> Node {
+        let host = mycel_host::testing::memory_host(hub).await;
+        let signing = SigningPolicy::StrictSign(host.keypair().clone());
+        let pubsub = Pubsub::floodsub(
+            Arc::new(host.clone()),
+            PubsubConfig::new(signing),
+            FloodsubConfig::default(),
+        );
+        Node { host, pubsub }
+    }
+
+    fn id(&self) -> PeerId {
+        self.host.peer_id()
+    }
+
+    fn addr(&self) -> Multiaddr {
+        self.host.listen_addrs()[0].clone()
+    }
+}
 
 trait Join {
     async fn join(&self, name: &str) -> SyncTable;
