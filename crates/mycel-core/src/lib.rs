@@ -33,6 +33,7 @@ mod network;
 mod peer_id;
 mod protocol;
 pub mod record;
+pub mod tasks;
 #[cfg(feature = "test-util")]
 pub mod testing;
 mod transport;

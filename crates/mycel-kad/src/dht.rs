@@ -13,13 +13,12 @@ use std::{
 
 use bytes::Bytes;
 use futures::{StreamExt, future::join_all, stream::FuturesUnordered};
-use mycel_core::{Multiaddr, NegotiatedStream, Network, NetworkEvent, PeerId, stream_handler};
+use mycel_core::{
+    Multiaddr, NegotiatedStream, Network, NetworkEvent, PeerId, stream_handler, tasks::TaskGroup,
+};
 use rand::{SeedableRng, rngs::StdRng};
 use tokio::io::AsyncWriteExt;
-use tokio_util::{
-    sync::{CancellationToken, DropGuard},
-    task::TaskTracker,
-};
+use tokio_util::sync::DropGuard;
 use tracing::{debug, trace};
 
 use crate::{
@@ -64,8 +63,7 @@ struct Inner {
     provided: Mutex<HashSet<Bytes>>,
     rng: Mutex<StdRng>,
     kick: tokio::sync::Notify,
-    token: CancellationToken,
-    tasks: TaskTracker,
+    tasks: TaskGroup,
 }
 
 /// The outcome of a get: the best record and who sent it.
@@ -102,7 +100,7 @@ impl Kademlia {
             config.store.clone(),
             config.validators.clone(),
         );
-        let token = CancellationToken::new();
+        let tasks = TaskGroup::new();
         let inner = Arc::new(Inner {
             network,
             local,
@@ -113,8 +111,7 @@ impl Kademlia {
             provided: Mutex::new(HashSet::new()),
             rng: Mutex::new(StdRng::from_entropy()),
             kick: tokio::sync::Notify::new(),
-            token: token.clone(),
-            tasks: TaskTracker::new(),
+            tasks: tasks.clone(),
             config,
         });
         if inner.config.mode == Some(Mode::Server) {
@@ -124,10 +121,10 @@ impl Kademlia {
         let background = inner.clone();
         inner
             .tasks
-            .spawn(async move { background.run(events).await });
+            .spawn_to_completion(async move { background.run(events).await });
         Kademlia {
             inner,
-            _stop: Arc::new(token.drop_guard()),
+            _stop: Arc::new(tasks.drop_guard()),
         }
     }
 
@@ -303,9 +300,7 @@ impl Kademlia {
 
     /// Stops the node: its tasks end and the protocol handler is removed.
     pub async fn close(&self) {
-        self.inner.token.cancel();
-        self.inner.tasks.close();
-        self.inner.tasks.wait().await;
+        self.inner.tasks.stop().await;
     }
 }
 
@@ -320,7 +315,7 @@ impl std::fmt::Debug for Kademlia {
 
 impl Inner {
     fn set_server(self: &Arc<Self>, server: bool) {
-        if server && self.token.is_cancelled() {
+        if server && self.tasks.is_cancelled() {
             return;
         }
         let was = self.server.swap(server, Ordering::AcqRel);
@@ -353,13 +348,7 @@ impl Inner {
 
     /// Spawns `fut` as a task that ends when the node stops.
     fn spawn(&self, fut: impl std::future::Future<Output = ()> + Send + 'static) {
-        let token = self.token.clone();
-        self.tasks.spawn(async move {
-            tokio::select! {
-                _ = token.cancelled() => {}
-                _ = fut => {}
-            }
-        });
+        drop(self.tasks.spawn(fut));
     }
 
     async fn run(self: Arc<Self>, mut events: futures::stream::BoxStream<'static, NetworkEvent>) {
@@ -378,7 +367,7 @@ impl Inner {
         let mut bootstrapped = false;
         loop {
             tokio::select! {
-                _ = self.token.cancelled() => break,
+                _ = self.tasks.cancelled() => break,
                 event = events.next() => match event {
                     Some(event) => self.on_event(event),
                     None => break,
@@ -532,7 +521,7 @@ impl Inner {
             let read = async {
                 tokio::select! {
                     read = tokio::time::timeout(INBOUND_IDLE_TIMEOUT, read) => Some(read),
-                    _ = self.token.cancelled() => None,
+                    _ = self.tasks.cancelled() => None,
                 }
             };
             let bytes = match read.await {
@@ -623,7 +612,7 @@ impl Inner {
         let deadline = tokio::time::Instant::now() + self.config.query_timeout;
         let mut in_flight = FuturesUnordered::new();
         loop {
-            if self.token.is_cancelled() {
+            if self.tasks.is_cancelled() {
                 return Err(KadError::Closed);
             }
             match lookup.poll(Instant::now()) {
@@ -662,7 +651,7 @@ impl Inner {
                         return Ok(());
                     }
                 }
-                _ = self.token.cancelled() => return Err(KadError::Closed),
+                _ = self.tasks.cancelled() => return Err(KadError::Closed),
             }
         }
     }

@@ -273,13 +273,7 @@ impl Actor {
                     .await;
             }
         };
-        let token = inner.token.clone();
-        inner.tasks.spawn(async move {
-            tokio::select! {
-                _ = token.cancelled() => {}
-                _ = writer => {}
-            }
-        });
+        drop(inner.tasks.spawn(writer));
         let connection = PeerConnection {
             protocol,
             outbound: info.outbound,

@@ -8,12 +8,11 @@ use std::{
 
 use bytes::Bytes;
 use futures::Stream;
-use mycel_core::{Multiaddr, NegotiatedStream, Network, PeerId, ProtocolId, stream_handler};
-use tokio::sync::{broadcast, mpsc, oneshot};
-use tokio_util::{
-    sync::{CancellationToken, DropGuard},
-    task::TaskTracker,
+use mycel_core::{
+    Multiaddr, NegotiatedStream, Network, PeerId, ProtocolId, stream_handler, tasks::TaskGroup,
 };
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio_util::sync::DropGuard;
 use tracing::trace;
 
 use super::{
@@ -48,8 +47,7 @@ pub(super) struct Inner {
     pub(super) limits: RpcLimits,
     pub(super) commands: mpsc::Sender<Command>,
     pub(super) events: broadcast::Sender<PubsubEvent>,
-    pub(super) token: CancellationToken,
-    pub(super) tasks: TaskTracker,
+    pub(super) tasks: TaskGroup,
 }
 
 pub(super) enum Command {
@@ -101,7 +99,7 @@ impl Pubsub {
         let protocols = router.protocols();
         let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE_LEN);
         let (events, _) = broadcast::channel(EVENT_BUFFER);
-        let token = CancellationToken::new();
+        let tasks = TaskGroup::new();
         let inner = Arc::new(Inner {
             network: network.clone(),
             local,
@@ -109,8 +107,7 @@ impl Pubsub {
             limits: config.limits.clone(),
             commands,
             events,
-            token: token.clone(),
-            tasks: TaskTracker::new(),
+            tasks: tasks.clone(),
         });
         for protocol in &protocols {
             let weak = Arc::downgrade(&inner);
@@ -122,12 +119,12 @@ impl Pubsub {
                         let Some(inner) = weak.upgrade() else {
                             return;
                         };
-                        let token = inner.token.clone();
+                        let tasks = inner.tasks.clone();
                         let limits = inner.limits.clone();
                         let commands = inner.commands.clone();
                         drop(inner);
                         tokio::select! {
-                            _ = token.cancelled() => {}
+                            _ = tasks.cancelled() => {}
                             _ = read_inbound(stream, limits, commands) => {}
                         }
                     }
@@ -143,16 +140,10 @@ impl Pubsub {
             publisher,
             config,
         );
-        let task_token = token.clone();
-        inner.tasks.spawn(async move {
-            tokio::select! {
-                _ = task_token.cancelled() => {}
-                _ = actor.run(command_rx) => {}
-            }
-        });
+        drop(inner.tasks.spawn(actor.run(command_rx)));
         Pubsub {
             inner,
-            _stop: Arc::new(token.drop_guard()),
+            _stop: Arc::new(tasks.drop_guard()),
         }
     }
 
@@ -261,13 +252,11 @@ impl Pubsub {
         for protocol in &self.inner.protocols {
             self.inner.network.remove_stream_handler(protocol);
         }
-        self.inner.token.cancel();
-        self.inner.tasks.close();
-        self.inner.tasks.wait().await;
+        self.inner.tasks.stop().await;
     }
 
     async fn command(&self, command: Command) -> Result<(), PubsubError> {
-        if self.inner.token.is_cancelled() {
+        if self.inner.tasks.is_cancelled() {
             return Err(PubsubError::Closed);
         }
         self.inner

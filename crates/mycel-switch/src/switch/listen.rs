@@ -20,7 +20,7 @@ impl Switch {
             }
         };
         let local = listener.local_addr();
-        let token = inner.shutdown.child_token();
+        let token = inner.tasks.child_token();
         {
             let mut state = inner.lock();
             if state.pool.is_closed() {
@@ -32,7 +32,7 @@ impl Switch {
         inner.emit(NetworkEvent::ListenAddrAdded(local.clone()));
         let weak = Arc::downgrade(&self.inner);
         let addr = local.clone();
-        inner.tasks.spawn(async move {
+        inner.tasks.spawn_to_completion(async move {
             loop {
                 let accepted = tokio::select! {
                     _ = token.cancelled() => break,

@@ -29,6 +29,7 @@ use futures::{
     future::{BoxFuture, Shared},
     stream::{self, BoxStream},
 };
+use mycel_core::tasks::TaskGroup;
 use mycel_core::{
     BoxedIo, BoxedListener, BoxedTransport, BufferBudget, Direction, Limit, Multiaddr,
     MuxedConnection, MuxerError, NegotiatedStream, NetworkError, NetworkEvent, PeerId,
@@ -37,7 +38,7 @@ use mycel_core::{
 };
 use mycel_multistream::{NegotiationError, dialer_select, dialer_select_lazy, listener_select};
 use tokio::{sync::broadcast, task::JoinHandle, time::timeout};
-use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::{
     ConnectError, DialError, ListenError, SwitchConfig, Upgraded, Upgrader,
@@ -134,9 +135,7 @@ struct Inner {
     handlers: RwLock<Arc<Handlers>>,
     on_connection: RwLock<Option<ConnectionHook>>,
     events: broadcast::Sender<NetworkEvent>,
-    tasks: TaskTracker,
-    /// Cancelled to stop every task.
-    shutdown: CancellationToken,
+    tasks: TaskGroup,
     /// Cancelled once every task has ended (ends the event streams).
     finished: CancellationToken,
     budget: BufferBudget,
@@ -156,22 +155,8 @@ pub struct Switch {
 
 /// Stops a switch's tasks when dropped (see [`Switch::stop_on_drop`]).
 #[derive(Debug)]
-pub struct StopOnDrop(CancellationToken);
-
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        self.0.cancel();
-    }
-}
-
-/// Held only by the user-facing handles: when the last one goes without
-/// [`Switch::close`], every task is told to stop, so nothing outlives the switch.
-struct DropGuard(CancellationToken);
-
-impl Drop for DropGuard {
-    fn drop(&mut self) {
-        self.0.cancel();
-    }
+pub struct StopOnDrop {
+    _guard: DropGuard,
 }
 
 impl fmt::Debug for Switch {
@@ -204,11 +189,11 @@ impl Switch {
         config: SwitchConfig,
     ) -> Self {
         let (events, _) = broadcast::channel(EVENT_BUFFER);
-        let shutdown = CancellationToken::new();
+        let tasks = TaskGroup::new();
         let budget = BufferBudget::new(config.max_buffered_bytes);
         let upgrader = upgrader.with_buffer_budget(budget.clone());
         Self {
-            _guard: Arc::new(DropGuard(shutdown.clone())),
+            _guard: Arc::new(tasks.drop_guard()),
             inner: Arc::new(Inner {
                 local_peer_id,
                 budget,
@@ -225,8 +210,7 @@ impl Switch {
                 handlers: RwLock::default(),
                 on_connection: RwLock::default(),
                 events,
-                tasks: TaskTracker::new(),
-                shutdown,
+                tasks,
                 finished: CancellationToken::new(),
                 next_id: AtomicU64::new(0),
             }),
@@ -338,7 +322,9 @@ impl Switch {
     /// dropped: for layers above that keep their own handles to the switch alive
     /// internally and want their users' last handle to end it.
     pub fn stop_on_drop(&self) -> StopOnDrop {
-        StopOnDrop(self.inner.shutdown.clone())
+        StopOnDrop {
+            _guard: self.inner.tasks.drop_guard(),
+        }
     }
 
     /// Bytes all connections hold for streams that have not read them yet.
@@ -374,9 +360,7 @@ impl Switch {
             token.cancel();
         }
         close_all(conns).await;
-        inner.shutdown.cancel();
-        inner.tasks.close();
-        inner.tasks.wait().await;
+        inner.tasks.stop().await;
         inner.finished.cancel();
         tracing::debug!("switch closed");
     }
@@ -399,7 +383,7 @@ impl Inner {
     /// Closes a connection that never made it into the pool, in a short tracked task.
     fn close_in_background(&self, conn: &PeerConnection) {
         let muxer = conn.muxer.clone();
-        self.tasks.spawn(async move {
+        self.tasks.spawn_to_completion(async move {
             let _ = timeout(CLOSE_GRACE, muxer.close()).await;
         });
     }
@@ -409,18 +393,12 @@ impl Inner {
         let _ = self.events.send(event);
     }
 
-    /// Spawns `fut` on the tracker; it is dropped at shutdown (then yields `None`).
+    /// Spawns `fut` in the switch's task group; it is dropped at shutdown (then yields `None`).
     fn spawn<F>(&self, fut: F) -> JoinHandle<Option<F::Output>>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let token = self.shutdown.clone();
-        self.tasks.spawn(async move {
-            tokio::select! {
-                _ = token.cancelled() => None,
-                out = fut => Some(out),
-            }
-        })
+        self.tasks.spawn(fut)
     }
 }
