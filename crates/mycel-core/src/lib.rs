@@ -45,8 +45,8 @@ pub use crate::{
     budget::{BudgetShare, BufferBudget, Relief},
     identity::{KeyError, KeyType, Keypair, PublicKey},
     network::{
-        Direction, Limit, NegotiatedStream, Network, NetworkError, NetworkEvent, StreamHandler,
-        stream_handler,
+        BoxError, Direction, Limit, NegotiatedStream, Network, NetworkError, NetworkEvent,
+        StreamHandler, stream_handler,
     },
     peer_id::{MAX_INLINE_KEY_LEN, MAX_PEER_ID_LEN, MAX_PEER_ID_TEXT_LEN, PeerId, PeerIdError},
     protocol::{MAX_PROTOCOL_ID_LEN, ProtocolId, ProtocolIdError},

@@ -139,6 +139,10 @@ impl std::fmt::Display for Limit {
     }
 }
 
+/// Any error, boxed: the source of a [`NetworkError`] from a layer `mycel-core` does
+/// not know.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Why opening a stream failed.
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -147,12 +151,12 @@ pub enum NetworkError {
     #[error("no known address for {0}")]
     NoAddresses(PeerId),
     /// Every dial failed.
-    #[error("dial to {peer} failed: {reason}")]
+    #[error("dial to {peer} failed: {source}")]
     DialFailed {
         /// The peer dialed.
         peer: PeerId,
-        /// Every address's error, in words.
-        reason: String,
+        /// Why (the switch's `DialError`, with every address's error).
+        source: BoxError,
     },
     /// The peer supports none of the protocols offered.
     #[error("{peer} supports none of {protocols:?}")]
@@ -178,9 +182,9 @@ pub enum NetworkError {
     /// The host is shutting down.
     #[error("host closed")]
     Closed,
-    /// Anything else (muxer or IO failure), in words.
+    /// Anything else (a muxer, negotiation or IO failure).
     #[error("{0}")]
-    Other(String),
+    Other(#[source] BoxError),
 }
 
 /// What a protocol sees of the host it runs on.

@@ -1,9 +1,10 @@
 //! Errors of the switch.
 
-use std::{fmt, time::Duration};
+use std::{fmt, sync::Arc, time::Duration};
 
 use mycel_core::{
     Limit, Multiaddr, MuxerError, NetworkError, PeerId, TransportError, UpgradeError,
+    addr::AddrError,
 };
 use mycel_multistream::NegotiationError;
 use thiserror::Error;
@@ -18,11 +19,14 @@ pub enum ConnectError {
     /// The transport failed to connect.
     #[error("transport: {0}")]
     Transport(#[from] TransportError),
+    /// The address's `/p2p/` part is unusable.
+    #[error("address: {0}")]
+    Addr(#[from] AddrError),
     /// A stage took longer than its timeout.
     #[error("{stage} timed out after {after:?}")]
     Timeout {
-        /// `dial` or `upgrade`.
-        stage: &'static str,
+        /// Which stage.
+        stage: Stage,
         /// The timeout that passed.
         after: Duration,
     },
@@ -35,12 +39,39 @@ pub enum ConnectError {
     /// The remote chose a muxer we did not offer.
     #[error("remote chose a muxer we do not have: {0}")]
     UnknownMuxer(String),
+    /// The remote proved to be another peer than the one dialed.
+    #[error("dialed {expected}, reached {found}")]
+    PeerMismatch {
+        /// The peer dialed.
+        expected: PeerId,
+        /// The peer that answered.
+        found: PeerId,
+    },
     /// The connection reached us but a limit refused it.
     #[error("limit reached: {0}")]
     Limit(Limit),
     /// The switch is shutting down.
     #[error("switch closed")]
     Closed,
+}
+
+/// A stage of setting up a connection, each with its own timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Stage {
+    /// Reaching the remote (the transport's dial).
+    Dial,
+    /// Securing and multiplexing the connection.
+    Upgrade,
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Stage::Dial => "dial",
+            Stage::Upgrade => "upgrade",
+        })
+    }
 }
 
 /// Why a dial failed. Cheap to clone: every caller waiting on one shared dial gets it.
@@ -57,7 +88,7 @@ pub enum DialError {
     #[error("{}", AllFailed(.errors))]
     Failed {
         /// Each address tried with the error it gave, in the order they failed.
-        errors: Vec<(Multiaddr, String)>,
+        errors: Vec<(Multiaddr, Arc<ConnectError>)>,
     },
     /// The switch is shutting down.
     #[error("switch closed")]
@@ -67,7 +98,7 @@ pub enum DialError {
     Internal(String),
 }
 
-struct AllFailed<'a>(&'a [(Multiaddr, String)]);
+struct AllFailed<'a>(&'a [(Multiaddr, Arc<ConnectError>)]);
 
 impl fmt::Display for AllFailed<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -87,7 +118,7 @@ impl DialError {
             DialError::Closed => NetworkError::Closed,
             e => NetworkError::DialFailed {
                 peer,
-                reason: e.to_string(),
+                source: Box::new(e),
             },
         }
     }
@@ -111,6 +142,6 @@ pub enum ListenError {
 pub(crate) fn muxer_to_network(e: MuxerError, peer: PeerId) -> NetworkError {
     match e {
         MuxerError::Closed => NetworkError::ConnectionClosed(peer),
-        e => NetworkError::Other(e.to_string()),
+        e => NetworkError::Other(Box::new(e)),
     }
 }

@@ -46,7 +46,7 @@ pub use crate::{
         DEFAULT_MAX_PARALLEL_DIALS, DEFAULT_MAX_PENDING_INBOUND, DEFAULT_MAX_PENDING_OUTBOUND,
         DEFAULT_NEGOTIATION_TIMEOUT, DEFAULT_UPGRADE_TIMEOUT, EVENT_BUFFER, SwitchConfig,
     },
-    error::{ConnectError, DialError, ListenError},
+    error::{ConnectError, DialError, ListenError, Stage},
     stream::KeepAlive,
     switch::{ConnectionHook, ConnectionId, PeerConnection, StopOnDrop, Switch},
     upgrade::{Upgraded, Upgrader},

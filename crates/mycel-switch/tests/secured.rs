@@ -13,7 +13,7 @@ use mycel_core::{
     SecuredTransport, Transport, TransportError, TransportExt, addr::with_peer_id, stream_handler,
 };
 use mycel_memory::{MemoryHub, MemoryListener, MemoryTransport};
-use mycel_switch::{DialError, Switch, SwitchConfig, Upgrader};
+use mycel_switch::{ConnectError, DialError, Switch, SwitchConfig, Upgrader};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const ECHO: ProtocolId = ProtocolId::from_static("/test/echo/1.0.0");
@@ -211,7 +211,18 @@ async fn a_secured_dial_reaching_another_peer_fails() {
     let (b, b_addr) = node(&hub, SwitchConfig::default()).await;
     let wrong = PeerId::random();
     let err = a.dial_peer(wrong, vec![b_addr]).await.unwrap_err();
-    assert!(matches!(err, DialError::Failed { .. }), "{err:?}");
+    // The cause is kept, typed, for each address: here the transport's own check.
+    let DialError::Failed { errors } = &err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        matches!(
+            *errors[0].1,
+            ConnectError::Transport(TransportError::Handshake(_))
+                | ConnectError::PeerMismatch { .. }
+        ),
+        "{err:?}"
+    );
     assert!(!a.is_connected(&b.local_peer_id()));
     a.close().await;
     b.close().await;
@@ -233,13 +244,8 @@ async fn established_inbound_limits_hold_for_secured_connections() {
     // connection closes and streams on it fail.
     let refused = async {
         let conn = second.dial_addr(&target).await?;
-        second
-            .open_stream_on(&conn, &[ECHO])
-            .await
-            .map_err(|e| DialError::Failed {
-                errors: vec![(target.clone(), e.to_string())],
-            })?;
-        Ok::<_, DialError>(())
+        second.open_stream_on(&conn, &[ECHO]).await?;
+        Ok::<_, Box<dyn std::error::Error>>(())
     };
     let outcome = tokio::time::timeout(Duration::from_secs(10), refused)
         .await

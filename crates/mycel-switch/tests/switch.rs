@@ -8,7 +8,7 @@ use mycel_core::{
     ProtocolId, Transport, TransportExt, addr::with_peer_id, stream_handler,
 };
 use mycel_memory::{MemoryHub, MemoryTransport};
-use mycel_switch::{DialError, Switch, SwitchConfig, Upgrader};
+use mycel_switch::{ConnectError, DialError, Switch, SwitchConfig, Upgrader};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const ECHO: ProtocolId = ProtocolId::from_static("/test/echo/1.0.0");
@@ -345,7 +345,7 @@ async fn failed_dial_reports_every_address() {
             assert!(
                 errors
                     .iter()
-                    .any(|(_, e)| e.contains("no transport for this address"))
+                    .any(|(_, e)| matches!(**e, ConnectError::NoTransport))
             );
         }
         other => panic!("expected Failed, got {other:?}"),

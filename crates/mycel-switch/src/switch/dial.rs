@@ -51,7 +51,7 @@ impl Switch {
     /// existing connection to it is reused; without one, any peer is accepted.
     pub async fn dial_addr(&self, addr: &Multiaddr) -> Result<PeerConnection, DialError> {
         let (base, peer) = split_peer_id(addr).map_err(|e| DialError::Failed {
-            errors: vec![(addr.clone(), e.to_string())],
+            errors: vec![(addr.clone(), Arc::new(ConnectError::Addr(e)))],
         })?;
         match peer {
             Some(peer) => self.dial_peer(peer, vec![base]).await,
@@ -120,14 +120,14 @@ impl Inner {
                             if let Some(conn) = self.lock().live_connection(&remote) {
                                 return Ok(conn);
                             }
-                            errors.push((addr, e.to_string()));
+                            errors.push((addr, Arc::new(e)));
                             return Err(DialError::Failed { errors });
                         }
                     }
                 }
                 Err(e) => {
                     tracing::debug!(%addr, error = %e, "dial failed");
-                    errors.push((addr, e.to_string()));
+                    errors.push((addr, Arc::new(e)));
                 }
             }
         }
@@ -153,14 +153,14 @@ impl Inner {
         let conn = timeout(dial_timeout, transport.dial(addr))
             .await
             .map_err(|_| ConnectError::Timeout {
-                stage: "dial",
+                stage: Stage::Dial,
                 after: dial_timeout,
             })??;
         let upgrade_timeout = self.config.upgrade_timeout;
         let upgraded = timeout(upgrade_timeout, self.upgrader.outbound(conn.io, peer))
             .await
             .map_err(|_| ConnectError::Timeout {
-                stage: "upgrade",
+                stage: Stage::Upgrade,
                 after: upgrade_timeout,
             })??;
         Ok((upgraded, conn.local_addr, conn.remote_addr))
@@ -181,14 +181,14 @@ impl Inner {
         let conn = timeout(limit, transport.dial(addr, peer))
             .await
             .map_err(|_| ConnectError::Timeout {
-                stage: "dial",
+                stage: Stage::Dial,
                 after: limit,
             })??;
         if let Some(expected) = peer.filter(|p| *p != conn.remote_peer) {
-            return Err(ConnectError::Transport(TransportError::Handshake(format!(
-                "dialed {expected}, reached {}",
-                conn.remote_peer
-            ))));
+            return Err(ConnectError::PeerMismatch {
+                expected,
+                found: conn.remote_peer,
+            });
         }
         Ok(from_secured(conn))
     }

@@ -64,7 +64,7 @@ impl Inner {
                 }
                 Some(Ok(Err(e))) => Err(e),
                 Some(Err(_)) => Err(ConnectError::Timeout {
-                    stage: "upgrade",
+                    stage: Stage::Upgrade,
                     after: limit,
                 }),
                 None => Err(ConnectError::Limit(Limit::PendingInbound)),

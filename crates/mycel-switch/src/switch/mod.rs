@@ -29,19 +29,18 @@ use futures::{
     future::{BoxFuture, Shared},
     stream::{self, BoxStream},
 };
-use mycel_core::tasks::TaskGroup;
 use mycel_core::{
     BoxedIo, BoxedListener, BoxedTransport, BufferBudget, Direction, Limit, Multiaddr,
     MuxedConnection, MuxerError, NegotiatedStream, NetworkError, NetworkEvent, PeerId,
     PendingSecured, ProtocolId, PublicKey, SecuredConnection, SecuredListener, SecuredTransport,
-    StreamHandler, TransportError, addr::split_peer_id,
+    StreamHandler, TransportError, addr::split_peer_id, tasks::TaskGroup,
 };
 use mycel_multistream::{NegotiationError, dialer_select, dialer_select_lazy, listener_select};
 use tokio::{sync::broadcast, task::JoinHandle, time::timeout};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::{
-    ConnectError, DialError, ListenError, SwitchConfig, Upgraded, Upgrader,
+    ConnectError, DialError, ListenError, Stage, SwitchConfig, Upgraded, Upgrader,
     config::EVENT_BUFFER,
     error::muxer_to_network,
     pool::{PendingId, Pool, PoolConnection, PoolEvent, PoolLimits, Refusal},

@@ -64,7 +64,7 @@ impl Switch {
                                 protocols: protocols.to_vec(),
                             }
                         }
-                        e => NetworkError::Other(format!("negotiation: {e}")),
+                        e => NetworkError::Other(Box::new(e)),
                     })
                 };
                 let (protocol, io) = timeout(limit, negotiate)
