@@ -9,6 +9,7 @@
 use std::{sync::Arc, time::Duration};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use mycel_core::Role;
 use mycel_mplex::{Config, Connection};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -41,8 +42,16 @@ async fn drain(mut r: impl AsyncRead + Unpin) -> usize {
 
 async fn over_mplex(streams: usize) {
     let (a, b) = tokio::io::duplex(PIPE);
-    let client = Arc::new(Connection::new(Box::new(a), Config::default()));
-    let server = Arc::new(Connection::new(Box::new(b), Config::default()));
+    let client = Arc::new(Connection::new(
+        Box::new(a),
+        Role::Initiator,
+        Config::default(),
+    ));
+    let server = Arc::new(Connection::new(
+        Box::new(b),
+        Role::Responder,
+        Config::default(),
+    ));
     let receiver = tokio::spawn(async move {
         let mut readers = Vec::new();
         for _ in 0..streams {

@@ -61,7 +61,8 @@ pub enum Message {
 }
 
 impl Message {
-    fn header(&self) -> (u64, u64, &[u8]) {
+    fn header(&self) -> (u64, u64, &Bytes) {
+        static EMPTY: Bytes = Bytes::new();
         let side_flag = |side: &Side, receiver: u64, initiator: u64| match side {
             Side::Receiver => receiver,
             Side::Initiator => initiator,
@@ -69,8 +70,8 @@ impl Message {
         match self {
             Message::NewStream { id, name } => (*id, 0, name),
             Message::Data { id, side, data } => (*id, side_flag(side, 1, 2), data),
-            Message::Close { id, side } => (*id, side_flag(side, 3, 4), &[]),
-            Message::Reset { id, side } => (*id, side_flag(side, 5, 6), &[]),
+            Message::Close { id, side } => (*id, side_flag(side, 3, 4), &EMPTY),
+            Message::Reset { id, side } => (*id, side_flag(side, 5, 6), &EMPTY),
         }
     }
 
@@ -90,7 +91,7 @@ impl Message {
     }
 
     /// The message body.
-    pub fn body(&self) -> &[u8] {
+    pub fn body(&self) -> &Bytes {
         self.header().2
     }
 

@@ -14,12 +14,13 @@
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! use mycel_core::Role;
 //! use mycel_mplex::{Config, Connection};
 //! use tokio::io::{AsyncReadExt, AsyncWriteExt};
 //!
 //! let (a, b) = tokio::io::duplex(64 * 1024);
-//! let client = Connection::new(Box::new(a), Config::default());
-//! let server = Connection::new(Box::new(b), Config::default());
+//! let client = Connection::new(Box::new(a), Role::Initiator, Config::default());
+//! let server = Connection::new(Box::new(b), Role::Responder, Config::default());
 //! let mut out = client.open_stream().await.unwrap();
 //! out.write_all(b"hello").await.unwrap();
 //! out.shutdown().await.unwrap();
@@ -29,25 +30,33 @@
 //! # }
 //! ```
 //!
-//! The connection runs a reader and a writer task on the current tokio runtime (which
-//! needs its timer enabled, for the slow-reader grace); they end when the connection
-//! closes or its handle is dropped.
+//! mplex is a front on the muxing engine (`mycel-muxing`): [`Mplex`] holds the rules
+//! (`protocol.rs`), the engine the session's IO, stream table and buffers. The
+//! connection runs a reader and a writer task on the current tokio runtime (which needs
+//! its timer enabled, for the slow-reader grace); they end when the connection closes or
+//! its handle is dropped.
 
 pub mod codec;
-mod connection;
 mod error;
-mod stream;
+mod protocol;
 
-use std::{future::poll_fn, sync::Arc, task::Poll, time::Duration};
+use std::time::Duration;
 
-use async_trait::async_trait;
-use mycel_core::{
-    BoxedIo, BufferBudget, MuxedConnection, MuxerError, MuxerUpgrade, ProtocolId, Role,
+use mycel_core::{BoxedIo, BufferBudget, MuxedConnection, MuxerUpgrade, ProtocolId, Role};
+
+pub use crate::{
+    error::MplexError,
+    protocol::{Mplex, MplexCodec, StreamKey},
 };
-use tokio::task::AbortHandle;
 
-use crate::connection::{Shared, reader_task, writer_task};
-pub use crate::{error::MplexError, stream::Stream};
+/// An mplex session over one connection: `Connection::new(io, role, config)` (mplex
+/// gives both sides the same part; the role is not used).
+pub type Connection = mycel_muxing::Connection<Mplex>;
+
+/// An mplex stream. mplex has no flow control: data from the remote is buffered up to
+/// [`Config::max_buffer_per_stream`], past which the reader waits
+/// [`Config::slow_reader_grace`] and then resets the stream.
+pub type Stream = mycel_muxing::Stream<Mplex>;
 
 /// The protocol id negotiated for mplex.
 pub const PROTOCOL_ID: ProtocolId = ProtocolId::from_static("/mplex/6.7.0");
@@ -96,143 +105,23 @@ impl Default for Config {
     }
 }
 
-/// An mplex session over one connection. Both sides are symmetric: no role is needed.
-pub struct Connection {
-    shared: Arc<Shared>,
-    tasks: [AbortHandle; 2],
-}
-
-impl std::fmt::Debug for Connection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connection").finish_non_exhaustive()
-    }
-}
-
-impl Connection {
-    /// Starts a session over `io`. Must be called inside a tokio runtime.
-    pub fn new(io: BoxedIo, mut config: Config) -> Self {
-        config.max_message_len = config.max_message_len.clamp(1, codec::MAX_MESSAGE_LEN);
-        let shared = Shared::new(config);
-        let (read, write) = tokio::io::split(io);
-        let reader = tokio::spawn(reader_task(shared.clone(), read));
-        let writer = tokio::spawn(writer_task(shared.clone(), write));
-        Connection {
-            shared,
-            tasks: [reader.abort_handle(), writer.abort_handle()],
-        }
-    }
-
-    /// Opens a stream.
-    pub async fn open_stream(&self) -> Result<Stream, MplexError> {
-        let key = self.shared.with(|state| state.open())?;
-        Ok(Stream::new(key, self.shared.clone()))
-    }
-
-    /// Waits for the next stream the remote opens; [`MplexError::Closed`] once the
-    /// session has ended.
-    pub async fn accept_stream(&self) -> Result<Stream, MplexError> {
-        poll_fn(|cx| {
-            self.shared.with(|state| {
-                if let Some(key) = state.accept() {
-                    return Poll::Ready(Ok(key));
-                }
-                if state.is_closed() {
-                    return Poll::Ready(Err(MplexError::Closed));
-                }
-                state.accept_waker = Some(cx.waker().clone());
-                Poll::Pending
-            })
-        })
-        .await
-        .map(|key| Stream::new(key, self.shared.clone()))
-    }
-
-    /// Closes the session: pending messages are sent, then the IO is shut down.
-    pub async fn close(&self) -> Result<(), MplexError> {
-        self.shared.close();
-        loop {
-            let progress = self.shared.progress.notified();
-            if self.shared.lock().is_closed() {
-                break;
-            }
-            progress.await;
-        }
-        self.tasks[0].abort();
-        Ok(())
-    }
-
-    /// Whether the session has ended.
-    pub fn is_closed(&self) -> bool {
-        self.shared.lock().is_closed()
-    }
-
-    /// Streams currently open.
-    pub fn num_streams(&self) -> usize {
-        self.shared.lock().streams.len()
-    }
-}
-
-impl Drop for Connection {
-    fn drop(&mut self) {
-        self.shared
-            .with(|state| state.fail("connection handle dropped".into()));
-        for task in &self.tasks {
-            task.abort();
-        }
-    }
-}
-
-fn to_muxer_error(e: MplexError) -> MuxerError {
-    match e {
-        MplexError::Closed => MuxerError::Closed,
-        MplexError::TooManyStreams => MuxerError::TooManyStreams,
-        MplexError::Io(e) => MuxerError::Io(e),
-        e => MuxerError::Protocol(Box::new(e)),
-    }
-}
-
-#[async_trait]
-impl MuxedConnection for Connection {
-    async fn open_stream(&self) -> Result<BoxedIo, MuxerError> {
-        Connection::open_stream(self)
-            .await
-            .map(|s| Box::new(s) as BoxedIo)
-            .map_err(to_muxer_error)
-    }
-
-    async fn accept_stream(&self) -> Result<BoxedIo, MuxerError> {
-        Connection::accept_stream(self)
-            .await
-            .map(|s| Box::new(s) as BoxedIo)
-            .map_err(to_muxer_error)
-    }
-
-    async fn close(&self) -> Result<(), MuxerError> {
-        Connection::close(self).await.map_err(to_muxer_error)
-    }
-
-    fn is_closed(&self) -> bool {
-        Connection::is_closed(self)
-    }
-}
-
 impl MuxerUpgrade for Config {
     fn protocol(&self) -> ProtocolId {
         PROTOCOL_ID
     }
 
-    fn upgrade(&self, io: BoxedIo, _role: Role) -> Box<dyn MuxedConnection> {
-        Box::new(Connection::new(io, self.clone()))
+    fn upgrade(&self, io: BoxedIo, role: Role) -> Box<dyn MuxedConnection> {
+        Box::new(Connection::new(io, role, self.clone()))
     }
 
     fn upgrade_with_budget(
         &self,
         io: BoxedIo,
-        _role: Role,
+        role: Role,
         budget: BufferBudget,
     ) -> Box<dyn MuxedConnection> {
         let mut config = self.clone();
         config.buffer_budget = Some(budget);
-        Box::new(Connection::new(io, config))
+        Box::new(Connection::new(io, role, config))
     }
 }

@@ -3,6 +3,7 @@
 
 use std::{sync::Arc, time::Duration};
 
+use mycel_core::Role;
 use mycel_mplex::{Config, Connection};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -14,8 +15,12 @@ async fn transfer(streams: usize, per_stream: usize) {
         slow_reader_grace: Duration::from_secs(10),
         ..Config::default()
     };
-    let client = Arc::new(Connection::new(Box::new(a), config.clone()));
-    let server = Arc::new(Connection::new(Box::new(b), config));
+    let client = Arc::new(Connection::new(
+        Box::new(a),
+        Role::Initiator,
+        config.clone(),
+    ));
+    let server = Arc::new(Connection::new(Box::new(b), Role::Responder, config));
     let receiver = tokio::spawn(async move {
         let mut readers = Vec::new();
         for _ in 0..streams {

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use mycel_core::Role;
 use mycel_mplex::{Config, Connection};
 use proptest::prelude::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -40,8 +41,8 @@ proptest! {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         rt.block_on(async move {
             let (a, b) = tokio::io::duplex(64 * 1024);
-            let client = Arc::new(Connection::new(Box::new(a), Config::default()));
-            let server = Arc::new(Connection::new(Box::new(b), Config::default()));
+            let client = Arc::new(Connection::new(Box::new(a), Role::Initiator, Config::default()));
+            let server = Arc::new(Connection::new(Box::new(b), Role::Responder, Config::default()));
             let mut tasks = Vec::new();
             for (i, plan) in plans.into_iter().enumerate() {
                 let (opener, acceptor) = if plan.from_client {

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use bytes::BytesMut;
+use mycel_core::Role;
 use mycel_mplex::{
     Config, Connection, MplexError,
     codec::{Message, Side},
@@ -12,8 +13,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 fn pair(client: Config, server: Config) -> (Connection, Connection) {
     let (a, b) = tokio::io::duplex(256 * 1024);
     (
-        Connection::new(Box::new(a), client),
-        Connection::new(Box::new(b), server),
+        Connection::new(Box::new(a), Role::Initiator, client),
+        Connection::new(Box::new(b), Role::Responder, server),
     )
 }
 
@@ -143,7 +144,10 @@ async fn close_ends_the_session_on_both_sides() {
 
 fn raw_peer() -> (Connection, DuplexStream) {
     let (a, b) = tokio::io::duplex(4 << 20);
-    (Connection::new(Box::new(a), Config::default()), b)
+    (
+        Connection::new(Box::new(a), Role::Initiator, Config::default()),
+        b,
+    )
 }
 
 fn encode(msgs: &[Message]) -> Vec<u8> {
@@ -222,8 +226,8 @@ async fn wire_messages_use_the_right_flags() {
 async fn shutdown_succeeds_when_the_remote_closes_right_after_reading() {
     for _ in 0..50 {
         let (a, b) = tokio::io::duplex(64 * 1024);
-        let client = Connection::new(Box::new(a), Config::default());
-        let server = Connection::new(Box::new(b), Config::default());
+        let client = Connection::new(Box::new(a), Role::Initiator, Config::default());
+        let server = Connection::new(Box::new(b), Role::Responder, Config::default());
         let reader = tokio::spawn(async move {
             let mut s = server.accept_stream().await.unwrap();
             let mut got = Vec::new();

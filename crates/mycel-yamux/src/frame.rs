@@ -1,6 +1,9 @@
-//! The yamux frame header: version, type, flags, stream id, length; 12 bytes, big endian.
+//! yamux frames: the header (version, type, flags, stream id, length; 12 bytes, big
+//! endian), a data frame's payload after it, and the codec that cuts them out of the
+//! bytes read.
 
-use bytes::{BufMut, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use mycel_muxing::{Codec, Decoded, OutFrame};
 
 use crate::YamuxError;
 
@@ -101,6 +104,93 @@ impl Header {
             stream_id: u32::from_be_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]),
             length: u32::from_be_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]),
         })
+    }
+}
+
+/// A yamux frame: a header and, for data, its payload.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    /// The header.
+    pub header: Header,
+    /// The data of a data frame; empty otherwise.
+    pub payload: Bytes,
+}
+
+impl Frame {
+    pub(crate) fn control(kind: FrameType, flags: u16, stream_id: u32, length: u32) -> Self {
+        Frame {
+            header: Header::new(kind, flags, stream_id, length),
+            payload: Bytes::new(),
+        }
+    }
+
+    pub(crate) fn stream_flags(id: u32, flags: u16, delta: u32) -> Self {
+        Frame::control(FrameType::WindowUpdate, flags, id, delta)
+    }
+}
+
+impl OutFrame for Frame {
+    fn encode_head(&self, dst: &mut BytesMut) {
+        self.header.encode(dst);
+    }
+
+    fn body(&self) -> &Bytes {
+        &self.payload
+    }
+}
+
+/// Cuts frames out of the bytes read: a header, then a data frame's payload.
+pub struct YamuxCodec {
+    /// No window is ever larger: a longer data frame is refused before it is read.
+    max_window: u32,
+    /// A data frame's header whose payload has not all arrived.
+    pending: Option<Header>,
+}
+
+impl YamuxCodec {
+    /// A codec refusing data frames longer than `max_window`.
+    pub fn new(max_window: u32) -> Self {
+        YamuxCodec {
+            max_window,
+            pending: None,
+        }
+    }
+}
+
+impl Codec for YamuxCodec {
+    type Frame = Frame;
+    type Error = YamuxError;
+
+    fn decode(&mut self, buf: &mut BytesMut) -> Result<Decoded<Frame>, YamuxError> {
+        let header = match self.pending.take() {
+            Some(header) => header,
+            None => {
+                if buf.len() < HEADER_LEN {
+                    return Ok(Decoded::Need(HEADER_LEN));
+                }
+                let header = Header::decode(buf[..HEADER_LEN].try_into().expect("12 bytes"))?;
+                buf.advance(HEADER_LEN);
+                if header.kind == FrameType::Data && header.length > self.max_window {
+                    return Err(YamuxError::WindowViolation(header.stream_id));
+                }
+                header
+            }
+        };
+        if header.kind != FrameType::Data || header.length == 0 {
+            return Ok(Decoded::Frame(Frame {
+                header,
+                payload: Bytes::new(),
+            }));
+        }
+        let len = header.length as usize;
+        if buf.len() < len {
+            self.pending = Some(header);
+            return Ok(Decoded::Need(len));
+        }
+        Ok(Decoded::Frame(Frame {
+            header,
+            payload: buf.split_to(len).freeze(),
+        }))
     }
 }
 

@@ -35,24 +35,31 @@
 //! # }
 //! ```
 //!
-//! The connection runs two tasks (one reads frames, one writes them) on the current
-//! tokio runtime; they end when the connection closes or its handle is dropped.
+//! yamux is a front on the muxing engine (`mycel-muxing`): [`Yamux`] holds the rules
+//! (`protocol.rs`), the engine the session's IO, stream table and buffers. The
+//! connection runs two tasks (one reads frames, one writes them) on the current tokio
+//! runtime; they end when the connection closes or its handle is dropped.
 
-mod connection;
 mod error;
 pub mod frame;
-mod stream;
+mod protocol;
 
-use std::{future::poll_fn, sync::Arc, task::Poll, time::Duration};
+use std::time::Duration;
 
-use async_trait::async_trait;
-use mycel_core::{
-    BoxedIo, BufferBudget, MuxedConnection, MuxerError, MuxerUpgrade, ProtocolId, Role,
+use mycel_core::{BoxedIo, BufferBudget, MuxedConnection, MuxerUpgrade, ProtocolId, Role};
+
+pub use crate::{
+    error::YamuxError,
+    frame::{Frame, YamuxCodec},
+    protocol::{INITIAL_WINDOW, Yamux, YamuxStream},
 };
-use tokio::task::AbortHandle;
 
-use crate::connection::{Shared, reader_task, writer_task};
-pub use crate::{connection::INITIAL_WINDOW, error::YamuxError, stream::Stream};
+/// A yamux session over one connection: `Connection::new(io, role, config)`.
+pub type Connection = mycel_muxing::Connection<Yamux>;
+
+/// A yamux stream: an `AsyncRead + AsyncWrite` whose writes wait while the remote's
+/// window is exhausted.
+pub type Stream = mycel_muxing::Stream<Yamux>;
 
 /// The protocol id negotiated for yamux.
 pub const PROTOCOL_ID: ProtocolId = ProtocolId::from_static("/yamux/1.0.0");
@@ -102,137 +109,6 @@ impl Default for Config {
             keep_alive: None,
             buffer_budget: None,
         }
-    }
-}
-
-/// A yamux session over one connection.
-pub struct Connection {
-    shared: Arc<Shared>,
-    tasks: [AbortHandle; 2],
-}
-
-impl std::fmt::Debug for Connection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connection").finish_non_exhaustive()
-    }
-}
-
-impl Connection {
-    /// Starts a session over `io`. Must be called inside a tokio runtime. Sends one ping
-    /// at once to learn the round-trip time that window auto-tuning uses.
-    pub fn new(io: BoxedIo, role: Role, config: Config) -> Self {
-        let shared = Shared::new(config, role);
-        let (read, write) = tokio::io::split(io);
-        let reader = tokio::spawn(reader_task(shared.clone(), read));
-        let writer = tokio::spawn(writer_task(shared.clone(), write));
-        shared.send_ping();
-        Connection {
-            shared,
-            tasks: [reader.abort_handle(), writer.abort_handle()],
-        }
-    }
-
-    /// Opens a stream. Waits while [`Config::max_ack_backlog`] streams are unacknowledged.
-    pub async fn open_stream(&self) -> Result<Stream, YamuxError> {
-        loop {
-            let progress = self.shared.progress.notified();
-            if let Some(id) = self.shared.with(|state| state.open())? {
-                return Ok(Stream::new(id, self.shared.clone()));
-            }
-            progress.await;
-        }
-    }
-
-    /// Waits for the next stream the remote opens; [`YamuxError::Closed`] once the
-    /// session has ended.
-    pub async fn accept_stream(&self) -> Result<Stream, YamuxError> {
-        poll_fn(|cx| {
-            self.shared.with(|state| {
-                if let Some(id) = state.accept() {
-                    return Poll::Ready(Ok(id));
-                }
-                if state.is_closed() {
-                    return Poll::Ready(Err(YamuxError::Closed));
-                }
-                state.accept_waker = Some(cx.waker().clone());
-                Poll::Pending
-            })
-        })
-        .await
-        .map(|id| Stream::new(id, self.shared.clone()))
-    }
-
-    /// Closes the session: sends a go-away, flushes, and shuts the IO down. Streams end.
-    pub async fn close(&self) -> Result<(), YamuxError> {
-        self.shared.go_away();
-        loop {
-            let progress = self.shared.progress.notified();
-            if self.shared.lock().is_closed() {
-                break;
-            }
-            progress.await;
-        }
-        self.tasks[0].abort();
-        Ok(())
-    }
-
-    /// Whether the session has ended.
-    pub fn is_closed(&self) -> bool {
-        self.shared.lock().is_closed()
-    }
-
-    /// The round-trip time measured by the last answered ping.
-    pub fn rtt(&self) -> Option<Duration> {
-        self.shared.lock().rtt()
-    }
-
-    /// Streams currently open.
-    pub fn num_streams(&self) -> usize {
-        self.shared.lock().streams.len()
-    }
-}
-
-impl Drop for Connection {
-    fn drop(&mut self) {
-        self.shared
-            .with(|state| state.fail("connection handle dropped".into()));
-        for task in &self.tasks {
-            task.abort();
-        }
-    }
-}
-
-fn to_muxer_error(e: YamuxError) -> MuxerError {
-    match e {
-        YamuxError::Closed => MuxerError::Closed,
-        YamuxError::TooManyStreams => MuxerError::TooManyStreams,
-        YamuxError::Io(e) => MuxerError::Io(e),
-        e => MuxerError::Protocol(Box::new(e)),
-    }
-}
-
-#[async_trait]
-impl MuxedConnection for Connection {
-    async fn open_stream(&self) -> Result<BoxedIo, MuxerError> {
-        Connection::open_stream(self)
-            .await
-            .map(|s| Box::new(s) as BoxedIo)
-            .map_err(to_muxer_error)
-    }
-
-    async fn accept_stream(&self) -> Result<BoxedIo, MuxerError> {
-        Connection::accept_stream(self)
-            .await
-            .map(|s| Box::new(s) as BoxedIo)
-            .map_err(to_muxer_error)
-    }
-
-    async fn close(&self) -> Result<(), MuxerError> {
-        Connection::close(self).await.map_err(to_muxer_error)
-    }
-
-    fn is_closed(&self) -> bool {
-        Connection::is_closed(self)
     }
 }
 

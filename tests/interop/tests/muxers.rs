@@ -160,7 +160,7 @@ async fn mplex_mycel_dialer_rust_listener() {
         .await
         .unwrap();
     let rust = DrivenMuxer::new(rust);
-    let mycel = mycel_mplex::Connection::new(Box::new(ours), Default::default());
+    let mycel = mycel_mplex::Connection::new(Box::new(ours), Role::Initiator, Default::default());
     let echo = tokio::spawn(rust_echo(rust));
     let _conn = mycel_roundtrips!(mycel);
     let _rust = echo.await.unwrap();
@@ -176,6 +176,7 @@ async fn mplex_rust_dialer_mycel_listener() {
     let rust = DrivenMuxer::new(rust);
     let mycel = std::sync::Arc::new(mycel_mplex::Connection::new(
         Box::new(ours),
+        Role::Responder,
         Default::default(),
     ));
     let m = mycel.clone();
