@@ -245,6 +245,183 @@ pub async fn close_ends_the_session_on_both_sides(muxer: &dyn MuxerUpgrade) {
     ));
 }
 
+/// One stream's part in [`every_stream_delivers_in_order`].
+#[derive(Debug, Clone)]
+struct Plan {
+    from_dialer: bool,
+    len: usize,
+    chunk: usize,
+    /// Reset after this many bytes instead of closing.
+    reset_at: Option<usize>,
+}
+
+/// Random interleavings (24 seeded rounds of 1 to 9 streams) of open, write, close and
+/// reset on both sides: every stream delivers its bytes in order, written in random
+/// chunks; a reset stream delivers what was sent before the reset, then an error.
+pub async fn every_stream_delivers_in_order(muxer: &dyn MuxerUpgrade) {
+    use rand::{Rng, SeedableRng, rngs::StdRng};
+
+    let mut rng = StdRng::seed_from_u64(0x006d_7963_656c);
+    for round in 0..24 {
+        let plans: Vec<Plan> = (0..rng.gen_range(1..10))
+            .map(|_| {
+                let len = rng.gen_range(0..300_000);
+                Plan {
+                    from_dialer: rng.r#gen(),
+                    len,
+                    chunk: rng.gen_range(1..70_000),
+                    reset_at: rng
+                        .gen_bool(0.5)
+                        .then(|| rng.gen_range(0..300_000usize).min(len)),
+                }
+            })
+            .collect();
+        let (dialer, listener) = pair(muxer);
+        let mut tasks = Vec::new();
+        for (i, plan) in plans.into_iter().enumerate() {
+            let (opener, acceptor) = if plan.from_dialer {
+                (dialer.clone(), listener.clone())
+            } else {
+                (listener.clone(), dialer.clone())
+            };
+            let data: Vec<u8> = (0..plan.len).map(|b| (b * 13 + i) as u8).collect();
+            let mut out = step("open", opener.open_stream()).await.unwrap();
+            // The first byte tells the acceptor which plan this stream follows.
+            out.write_all(&[i as u8]).await.unwrap();
+            out.flush().await.unwrap();
+            let mut inbound = step("accept", acceptor.accept_stream()).await.unwrap();
+            let mut tag = [0u8; 1];
+            step("tag", inbound.read_exact(&mut tag)).await.unwrap();
+            assert_eq!(tag[0], i as u8);
+            let sent = data.clone();
+            tasks.push(tokio::spawn(async move {
+                let limit = plan.reset_at.unwrap_or(plan.len);
+                for chunk in sent[..limit].chunks(plan.chunk) {
+                    out.write_all(chunk).await.unwrap();
+                }
+                if plan.reset_at.is_some() {
+                    out.flush().await.unwrap();
+                    drop(out); // reset
+                } else {
+                    out.shutdown().await.unwrap();
+                }
+            }));
+            tasks.push(tokio::spawn(async move {
+                let mut got = Vec::new();
+                let result = inbound.read_to_end(&mut got).await;
+                let (len, at) = (data.len(), plan.reset_at);
+                match at {
+                    None => {
+                        result.unwrap();
+                        assert!(
+                            got == data,
+                            "round {round}, stream {i}: {} of {len} bytes",
+                            got.len()
+                        );
+                    }
+                    Some(at) => {
+                        let kind = result.unwrap_err().kind();
+                        assert_eq!(kind, std::io::ErrorKind::ConnectionReset);
+                        assert!(
+                            got == data[..at],
+                            "round {round}, stream {i}: {} of {at} bytes",
+                            got.len()
+                        );
+                    }
+                }
+            }));
+        }
+        for task in tasks {
+            step("a stream's transfer", task).await.unwrap();
+        }
+    }
+}
+
+/// A writer whose remote reads everything and then drops the whole connection at once
+/// still sees its shutdown succeed: what it wrote was delivered (50 rounds).
+pub async fn shutdown_succeeds_when_the_remote_closes_right_after_reading(
+    muxer: &dyn MuxerUpgrade,
+) {
+    for _ in 0..50 {
+        let (dialer, listener) = pair(muxer);
+        let reader = tokio::spawn(async move {
+            let mut s = listener.accept_stream().await.unwrap();
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).await.unwrap();
+            drop(s);
+            drop(listener); // the whole connection goes away at once
+            got.len()
+        });
+        let mut out = step("open", dialer.open_stream()).await.unwrap();
+        out.write_all(&[5u8; 4096]).await.unwrap();
+        step("shutdown", out.shutdown())
+            .await
+            .expect("everything was written before the remote left");
+        assert_eq!(step("the reader", reader).await.unwrap(), 4096);
+    }
+}
+
+/// Two connections given one 1 MiB budget, each receiving 6 MiB nobody reads: together
+/// they stop at the budget (plus at most a frame each). Reading one stream drains it
+/// whole; the other, never read, either fits (held back by flow control) or is reset
+/// once the budget stays spent, never ending cleanly short of its data. Everything is
+/// given back when the streams and sessions go.
+pub async fn a_shared_budget_caps_unread_data_across_connections(muxer: &dyn MuxerUpgrade) {
+    const BUDGET: usize = 1024 * 1024;
+    const SENT: usize = 6 * 1024 * 1024;
+    let budget = crate::BufferBudget::new(BUDGET);
+    let mut sessions = Vec::new();
+    let mut writers = Vec::new();
+    for _ in 0..2 {
+        let (a, b) = tokio::io::duplex(256 * 1024);
+        let client: Arc<dyn MuxedConnection> =
+            Arc::from(muxer.upgrade(Box::new(a), Role::Initiator));
+        let server: Arc<dyn MuxedConnection> =
+            Arc::from(muxer.upgrade_with_budget(Box::new(b), Role::Responder, budget.clone()));
+        let mut out = step("open", client.open_stream()).await.unwrap();
+        writers.push(tokio::spawn(async move {
+            let chunk = vec![7u8; 64 * 1024];
+            for _ in 0..SENT / chunk.len() {
+                if out.write_all(&chunk).await.is_err() {
+                    return; // reset by the receiver
+                }
+            }
+            let _ = out.shutdown().await;
+        }));
+        sessions.push((client, server));
+    }
+    let mut inbound = Vec::new();
+    for (_, server) in &sessions {
+        inbound.push(step("accept", server.accept_stream()).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let held = budget.used();
+    assert!(held >= BUDGET / 2, "only {held} bytes arrived");
+    assert!(
+        held <= BUDGET + 2 * 256 * 1024,
+        "{held} bytes held past the budget"
+    );
+    let mut inbound = inbound.into_iter();
+    let mut first = inbound.next().unwrap();
+    let mut all = Vec::new();
+    step("draining the read stream", first.read_to_end(&mut all))
+        .await
+        .unwrap();
+    assert_eq!(all.len(), SENT);
+    let mut second = inbound.next().unwrap();
+    let mut rest = Vec::new();
+    match step("the unread stream's end", second.read_to_end(&mut rest)).await {
+        Ok(n) => assert_eq!(n, SENT, "a clean end short of the data"),
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
+    }
+    for writer in writers {
+        let _ = writer.await;
+    }
+    drop((first, second));
+    drop(sessions);
+    assert_eq!(budget.used(), 0);
+}
+
 /// Writes one `#[tokio::test]` per function of the suite for the muxer `$muxer` (an
 /// expression of a type implementing `MuxerUpgrade`), in the calling test crate:
 ///
@@ -262,7 +439,10 @@ macro_rules! muxer_compliance_tests {
             dropping_a_stream_the_remote_finished_delivers_what_was_written,
             dropping_a_stream_after_closing_it_sends_no_reset,
             dropping_a_stream_resets_it,
-            close_ends_the_session_on_both_sides
+            close_ends_the_session_on_both_sides,
+            every_stream_delivers_in_order,
+            shutdown_succeeds_when_the_remote_closes_right_after_reading,
+            a_shared_budget_caps_unread_data_across_connections
         );
     };
     (@tests $muxer:expr; $($name:ident),*) => {
