@@ -1,7 +1,8 @@
 //! A Kademlia network of `mycel-kad` state machines on a virtual clock.
 //!
 //! Each node is a [`DhtState`] (routing table, record store, validators). Queries are
-//! [`Lookup`]s driven exactly as the async node drives them; requests and responses go
+//! the query machines the async node drives ([`Lookup`], [`GetQuery`], [`PutQuery`],
+//! [`Refresh`]), driven here on events; requests and responses go
 //! through the real protobuf codec. A node answering a request adds the requester to
 //! its table, as identify does on a real network where every node is a server. A
 //! request to a node that has left fails after the request timeout.
@@ -14,9 +15,9 @@ use std::{
 use bytes::Bytes;
 use mycel_core::PeerId;
 use mycel_kad::{
-    AcceptAll, DhtState, InsertOutcome, K_VALUE, Key, Lookup, LookupConfig, LookupPoll, Record,
-    Request, Response, StoreConfig, Validators, decode_request, decode_response, encode_request,
-    encode_response,
+    AcceptAll, DhtState, GetQuery, HasLookup, InsertOutcome, K_VALUE, Key, Lookup, LookupConfig,
+    LookupPoll, PutQuery, Record, Refresh, Request, Response, StoreConfig, Validators,
+    decode_request, decode_response, encode_request, encode_response,
 };
 use rand::{Rng, SeedableRng, rngs::StdRng, seq::SliceRandom};
 
@@ -135,9 +136,9 @@ struct Node {
 }
 
 enum Kind {
-    /// Own id, then refresh targets.
+    /// Own id, then refresh targets (the refresh is made with the query).
     Bootstrap {
-        refresh: Option<Vec<Key>>,
+        refresh: Option<Refresh>,
     },
     FindNode,
     Get {
@@ -147,16 +148,42 @@ enum Kind {
     Put {
         record: Record,
     },
-    /// PUT_VALUE requests outstanding after a put's lookup.
+    /// PUT_VALUE requests outstanding after the lookup of put `put`.
     Store {
         outstanding: usize,
+        put: usize,
     },
+}
+
+/// The machine a query drives.
+enum Machine {
+    Lookup(Lookup),
+    Get(GetQuery),
+    Put(PutQuery),
+}
+
+impl HasLookup for Machine {
+    fn lookup(&self) -> &Lookup {
+        match self {
+            Machine::Lookup(lookup) => lookup,
+            Machine::Get(get) => get.lookup(),
+            Machine::Put(put) => put.lookup(),
+        }
+    }
+
+    fn lookup_mut(&mut self) -> &mut Lookup {
+        match self {
+            Machine::Lookup(lookup) => lookup,
+            Machine::Get(get) => get.lookup_mut(),
+            Machine::Put(put) => put.lookup_mut(),
+        }
+    }
 }
 
 struct Query {
     origin: usize,
     kind: Kind,
-    lookup: Lookup,
+    machine: Machine,
     request: Bytes,
     started: Duration,
     requests: usize,
@@ -397,38 +424,36 @@ impl KadSim {
         ids
     }
 
-    fn new_query(&mut self, origin: usize, kind: Kind, target: Option<Key>) -> usize {
-        let (target, request) = match &kind {
-            Kind::Bootstrap { .. } => {
-                let key = Key::from_peer(&self.nodes[origin].id);
-                let request = Request::FindNode {
-                    key: key.preimage().clone(),
-                };
-                (key, request)
+    fn new_query(&mut self, origin: usize, mut kind: Kind, target: Option<Key>) -> usize {
+        let find = |key: &Key| Request::FindNode {
+            key: key.preimage().clone(),
+        };
+        let (target, request) = match &mut kind {
+            Kind::Bootstrap { refresh } => {
+                let first = refresh.insert(Refresh::new(&self.nodes[origin].id)).first();
+                let request = find(&first);
+                (first, request)
             }
             Kind::FindNode => {
                 let key = target.expect("lookups have a target");
-                let request = Request::FindNode {
-                    key: key.preimage().clone(),
-                };
+                let request = find(&key);
                 (key, request)
             }
             Kind::Get { key, .. } => (
                 Key::new(key.clone()),
                 Request::GetValue { key: key.clone() },
             ),
-            Kind::Put { record } => (
-                Key::new(record.key.clone()),
-                Request::FindNode {
-                    key: record.key.clone(),
-                },
-            ),
+            Kind::Put { record } => {
+                let key = Key::new(record.key.clone());
+                let request = find(&key);
+                (key, request)
+            }
             Kind::Store { .. } => unreachable!("store queries are made by puts"),
         };
         self.queries.push(Query {
             origin,
             kind,
-            lookup: Lookup::new(target, [], self.config.lookup),
+            machine: Machine::Lookup(Lookup::new(target, [], self.config.lookup)),
             request: request_bytes(&request),
             started: Duration::ZERO,
             requests: 0,
@@ -440,7 +465,7 @@ impl KadSim {
 
     fn start(&mut self, q: usize) {
         let origin = self.queries[q].origin;
-        let target = self.queries[q].lookup.target().clone();
+        let target = self.queries[q].machine.lookup().target().clone();
         self.queries[q].started = self.queue.now();
         if let Kind::Get { key, .. } = &self.queries[q].kind {
             if self.nodes[origin]
@@ -453,26 +478,46 @@ impl KadSim {
                 return;
             }
         }
-        self.queries[q].lookup = self.lookup_from(origin, target);
+        let seeds = self.seeds(origin, &target);
+        let config = self.config.lookup;
+        self.queries[q].machine = match &self.queries[q].kind {
+            // A get that runs on after the first record (to measure) never has its quorum.
+            Kind::Get {
+                key,
+                stop_at_record,
+            } => {
+                let needed = if *stop_at_record { 1 } else { usize::MAX };
+                Machine::Get(GetQuery::new(key.clone(), needed, None, seeds, config))
+            }
+            Kind::Put { record } => {
+                Machine::Put(PutQuery::new(record.clone(), config.k, seeds, config))
+            }
+            _ => Machine::Lookup(Lookup::new(target, seeds, config)),
+        };
         self.queries[q].started = self.queue.now();
         self.step(q);
     }
 
-    /// A lookup of `target` seeded from `origin`'s table.
-    fn lookup_from(&self, origin: usize, target: Key) -> Lookup {
-        let seeds: Vec<PeerId> = self.nodes[origin]
+    /// The peers of `origin`'s table closest to `target`, to start a lookup from.
+    fn seeds(&self, origin: usize, target: &Key) -> Vec<PeerId> {
+        self.nodes[origin]
             .state
             .table
-            .closest(&target, self.config.lookup.k)
+            .closest(target, self.config.lookup.k)
             .into_iter()
             .map(|e| e.peer)
-            .collect();
+            .collect()
+    }
+
+    /// A lookup of `target` seeded from `origin`'s table.
+    fn lookup_from(&self, origin: usize, target: Key) -> Lookup {
+        let seeds = self.seeds(origin, &target);
         Lookup::new(target, seeds, self.config.lookup)
     }
 
     fn step(&mut self, q: usize) {
         let now = self.now();
-        match self.queries[q].lookup.poll(now) {
+        match self.queries[q].machine.lookup_mut().poll(now) {
             LookupPoll::Finished => self.lookup_done(q),
             LookupPoll::Send(peers) => {
                 let origin = self.queries[q].origin;
@@ -481,7 +526,7 @@ impl KadSim {
                     let bytes = self.queries[q].request.clone();
                     self.send_request(q, origin, to, bytes);
                 }
-                if let Some(deadline) = self.queries[q].lookup.next_deadline() {
+                if let Some(deadline) = self.queries[q].machine.lookup().next_deadline() {
                     let wait = deadline.saturating_duration_since(now);
                     self.queue.schedule(wait, Event::Wake(q));
                 }
@@ -515,50 +560,40 @@ impl KadSim {
     fn lookup_done(&mut self, q: usize) {
         let origin = self.queries[q].origin;
         if let Kind::Bootstrap { refresh } = &mut self.queries[q].kind {
-            let targets = refresh.get_or_insert_with(|| {
-                // Popped from the end: farthest bucket first, as the node does.
-                let mut targets = self.nodes[origin]
-                    .state
-                    .table
-                    .refresh_targets(&mut self.rng);
-                targets.reverse();
-                targets
-            });
-            let Some(next) = targets.pop() else {
+            let refresh = refresh.as_mut().expect("made with the query");
+            let (table, rng) = (&self.nodes[origin].state.table, &mut self.rng);
+            let Some(next) = refresh.next(|| Refresh::bucket_targets(table, rng)) else {
                 self.finish(q, true, 0);
                 return;
             };
             self.queries[q].request = request_bytes(&Request::FindNode {
                 key: next.preimage().clone(),
             });
-            self.queries[q].lookup = self.lookup_from(origin, next);
+            self.queries[q].machine = Machine::Lookup(self.lookup_from(origin, next));
             self.step(q);
             return;
         }
         let query = &mut self.queries[q];
-        match &query.kind {
-            Kind::FindNode | Kind::Get { .. } => {
-                if let Some(o) = query.outcome.as_mut() {
-                    // A get found its record earlier and ran on: count everything.
-                    o.requests = query.requests;
-                } else {
-                    let hops = query.lookup.stats().hops;
-                    self.finish(q, false, hops);
-                }
-            }
-            Kind::Put { record } => {
-                let record = record.clone();
-                let closest = query.lookup.closest_succeeded();
-                let hops = query.lookup.stats().hops;
+        match (&query.kind, &mut query.machine) {
+            (Kind::Put { .. }, Machine::Put(put)) => {
+                let round = put.store_round();
+                let bytes = request_bytes(&Request::PutValue {
+                    record: put.record().clone(),
+                });
+                let hops = put.lookup().stats().hops;
                 self.finish(q, true, hops);
                 // The PUT_VALUE requests travel as a follow-up query.
-                let bytes = request_bytes(&Request::PutValue { record });
                 self.queries.push(Query {
                     origin,
                     kind: Kind::Store {
-                        outstanding: closest.len(),
+                        outstanding: round.len(),
+                        put: q,
                     },
-                    lookup: Lookup::new(Key::new(Bytes::new()), [], self.config.lookup),
+                    machine: Machine::Lookup(Lookup::new(
+                        Key::new(Bytes::new()),
+                        [],
+                        self.config.lookup,
+                    )),
                     request: bytes.clone(),
                     started: self.queue.now(),
                     requests: 0,
@@ -567,12 +602,21 @@ impl KadSim {
                 });
                 let store = self.queries.len() - 1;
                 self.queries[q].follow_up = Some(store);
-                for peer in closest {
+                for peer in round {
                     let to = self.index[&peer];
                     self.send_request(store, origin, to, bytes.clone());
                 }
             }
-            Kind::Bootstrap { .. } | Kind::Store { .. } => {}
+            (Kind::FindNode | Kind::Get { .. }, _) => {
+                if let Some(o) = query.outcome.as_mut() {
+                    // A get found its record earlier and ran on: count everything.
+                    o.requests = query.requests;
+                } else {
+                    let hops = query.machine.lookup().stats().hops;
+                    self.finish(q, false, hops);
+                }
+            }
+            _ => {}
         }
     }
 
@@ -583,7 +627,7 @@ impl KadSim {
             requests: query.requests,
             hops,
             found,
-            closest: query.lookup.closest_succeeded(),
+            closest: query.machine.lookup().closest_succeeded(),
             stored: 0,
         });
     }
@@ -609,7 +653,9 @@ impl KadSim {
                 }
                 Event::Start(q) => self.start(q),
                 Event::Wake(q) => {
-                    if self.queries[q].outcome.is_none() || !self.queries[q].lookup.is_finished() {
+                    if self.queries[q].outcome.is_none()
+                        || !self.queries[q].machine.lookup().is_finished()
+                    {
                         self.step(q);
                     }
                 }
@@ -630,7 +676,7 @@ impl KadSim {
                     let origin = self.queries[query].origin;
                     self.nodes[origin].state.table.remove(&id);
                     if !matches!(self.queries[query].kind, Kind::Store { .. }) {
-                        self.queries[query].lookup.on_failure(&id);
+                        self.queries[query].machine.lookup_mut().on_failure(&id);
                         self.step(query);
                     }
                 }
@@ -696,40 +742,44 @@ impl KadSim {
         let from_id = self.nodes[from].id;
         let q = &mut self.queries[query];
         match (&mut q.kind, response) {
-            (Kind::Store { outstanding }, Response::PutValue { .. }) => {
+            (Kind::Store { outstanding, put }, Response::PutValue { record }) => {
                 *outstanding = outstanding.saturating_sub(1);
-                if let Some(o) = q.outcome.as_mut() {
-                    o.stored += 1;
+                let put = *put;
+                let Machine::Put(putting) = &mut self.queries[put].machine else {
+                    unreachable!("a store query follows a put");
+                };
+                putting.on_stored(Some(&record));
+                let stored = putting.stored();
+                if let Some(o) = self.queries[query].outcome.as_mut() {
+                    o.stored = stored;
                 }
                 return;
             }
             (
-                Kind::Get {
-                    key,
-                    stop_at_record,
-                },
+                Kind::Get { .. },
                 Response::GetValue {
                     record,
                     closer_peers,
                 },
             ) => {
-                let stop = *stop_at_record;
-                let found = record.is_some_and(|r| r.key == *key);
-                q.lookup
+                let validators = self.nodes[to].state.validators.clone();
+                let Machine::Get(get) = &mut q.machine else {
+                    unreachable!("a get query drives a get");
+                };
+                get.lookup_mut()
                     .on_success(&from_id, closer_peers.into_iter().map(|p| p.id));
-                if found && q.outcome.is_none() {
-                    let hops = q.lookup.hops_to(&from_id).unwrap_or(0);
+                let before = q.outcome.is_some();
+                get.on_answer(from_id, record.as_ref(), &validators);
+                if let (false, Some(hops)) = (before, get.first_found_hops()) {
                     self.finish(query, true, hops);
-                    if stop {
-                        self.queries[query].lookup.finish();
-                    }
                 }
             }
             (_, Response::FindNode { closer_peers }) => {
-                q.lookup
+                q.machine
+                    .lookup_mut()
                     .on_success(&from_id, closer_peers.into_iter().map(|p| p.id));
             }
-            (_, _) => q.lookup.on_failure(&from_id),
+            (_, _) => q.machine.lookup_mut().on_failure(&from_id),
         }
         self.step(query);
     }

@@ -475,14 +475,11 @@ fn dropping_the_last_host_without_close_ends_everything() {
         assert!(metrics.num_alive_tasks() > baseline);
         drop(a);
         drop(b);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        while metrics.num_alive_tasks() > baseline {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{} tasks alive, {baseline} before",
-                metrics.num_alive_tasks()
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        mycel_core::testing::eventually(
+            "every task ends with its handles",
+            Duration::from_secs(5),
+            || metrics.num_alive_tasks() <= baseline,
+        )
+        .await;
     });
 }

@@ -22,8 +22,9 @@ use tokio_util::sync::DropGuard;
 use tracing::{debug, trace};
 
 use crate::{
-    DhtState, InsertOutcome, KadConfig, KadError, Key, Lookup, LookupPoll, LookupStats, Mode,
-    PeerInfo, ProviderRecord, Quorum, Record, Request, Response,
+    DhtState, GetQuery, HasLookup, InsertOutcome, KadConfig, KadError, Key, Lookup, LookupPoll,
+    LookupStats, Mode, PeerInfo, ProviderRecord, PutQuery, Quorum, Record, Refresh, Request,
+    Response,
     config::{INBOUND_IDLE_TIMEOUT, MAX_REQUESTS_PER_STREAM},
     protocol::{
         decode_request, decode_response, encode_request, encode_response, read_message,
@@ -603,11 +604,11 @@ impl Inner {
     /// Drives `lookup` with `request` until it ends or the query times out. Each answer
     /// teaches addresses and table entries, then goes to `on_response` (which may end
     /// the lookup early).
-    async fn drive(
+    async fn drive<Q: HasLookup>(
         self: &Arc<Self>,
-        lookup: &mut Lookup,
+        query: &mut Q,
         request: &Request,
-        mut on_response: impl FnMut(&mut Lookup, PeerId, &Response),
+        mut on_response: impl FnMut(&mut Q, PeerId, &Response),
     ) -> Result<(), KadError> {
         let deadline = tokio::time::Instant::now() + self.config.query_timeout;
         let mut in_flight = FuturesUnordered::new();
@@ -615,7 +616,7 @@ impl Inner {
             if self.tasks.is_cancelled() {
                 return Err(KadError::Closed);
             }
-            match lookup.poll(Instant::now()) {
+            match query.lookup_mut().poll(Instant::now()) {
                 LookupPoll::Finished => return Ok(()),
                 LookupPoll::Send(peers) => {
                     for peer in peers {
@@ -625,7 +626,8 @@ impl Inner {
                     }
                 }
             }
-            let wake = lookup
+            let wake = query
+                .lookup()
                 .next_deadline()
                 .map(tokio::time::Instant::from_std)
                 .unwrap_or(deadline)
@@ -634,20 +636,20 @@ impl Inner {
                 Some((peer, result)) = in_flight.next() => match result {
                     Ok(Some(response)) => {
                         let closer = self.learn(peer, &response);
-                        lookup.on_success(&peer, closer);
-                        on_response(lookup, peer, &response);
+                        query.lookup_mut().on_success(&peer, closer);
+                        on_response(query, peer, &response);
                     }
-                    Ok(None) => lookup.on_success(&peer, []),
+                    Ok(None) => query.lookup_mut().on_success(&peer, []),
                     Err(e) => {
                         trace!(%peer, "kad: request failed: {e}");
-                        lookup.on_failure(&peer);
+                        query.lookup_mut().on_failure(&peer);
                         lock(&self.state).table.remove(&peer);
                     }
                 },
                 _ = tokio::time::sleep_until(wake) => {
                     if tokio::time::Instant::now() >= deadline {
                         debug!("kad: query timed out after {:?}", self.config.query_timeout);
-                        lookup.finish();
+                        query.lookup_mut().finish();
                         return Ok(());
                     }
                 }
@@ -702,16 +704,19 @@ impl Inner {
     }
 
     async fn bootstrap(self: &Arc<Self>) -> Result<usize, KadError> {
-        self.closest_peers(Key::from_peer(&self.local)).await?;
+        let mut refresh = Refresh::new(&self.local);
+        self.closest_peers(refresh.first()).await?;
         // Finding keys in deep buckets costs many hashes: do it on a copy of the table,
         // off the async threads, without holding the state.
         let table = lock(&self.state).table.clone();
         let mut rng =
             StdRng::from_rng(&mut *lock(&self.rng)).map_err(|e| KadError::Io(e.into()))?;
-        let targets = tokio::task::spawn_blocking(move || table.refresh_targets(&mut rng))
-            .await
-            .unwrap_or_default();
-        for target in targets {
+        let mut targets = Some(
+            tokio::task::spawn_blocking(move || Refresh::bucket_targets(&table, &mut rng))
+                .await
+                .unwrap_or_default(),
+        );
+        while let Some(target) = refresh.next(|| targets.take().unwrap_or_default()) {
             if let Err(e) = self.closest_peers(target).await {
                 debug!("kad: refresh lookup failed: {e}");
             }
@@ -726,76 +731,33 @@ impl Inner {
         key: Bytes,
         quorum: Quorum,
     ) -> Result<GetRecordOk, KadError> {
-        let needed = quorum.count(self.config.k).max(1);
-        let mut found: Vec<(PeerId, Record)> = Vec::new();
-        if let Some(local) = lock(&self.state).store.get(&key, Instant::now()) {
-            found.push((
-                self.local,
-                Record::new(local.key.clone(), local.value.clone()),
-            ));
+        let local = lock(&self.state)
+            .store
+            .get(&key, Instant::now())
+            .map(|r| (self.local, Record::new(r.key.clone(), r.value.clone())));
+        let seeds = self.seeds(&Key::new(key.clone()));
+        if seeds.is_empty() && local.is_none() {
+            return Err(KadError::NoKnownPeers);
         }
-        let target = Key::new(key.clone());
-        let mut stats = LookupStats::default();
-        let mut without_record = Vec::new();
-        let mut closest = Vec::new();
-        if found.len() < needed {
-            let seeds = self.seeds(&target);
-            if seeds.is_empty() && found.is_empty() {
-                return Err(KadError::NoKnownPeers);
-            }
-            let request = Request::GetValue { key: key.clone() };
-            let mut lookup = Lookup::new(target, seeds, self.config.lookup());
-            let validators = lock(&self.state).validators.clone();
-            self.drive(&mut lookup, &request, |lookup, peer, response| {
-                let Response::GetValue { record, .. } = response else {
-                    return;
-                };
-                match record {
-                    Some(r) if r.key == key && validators.validate(&r.key, &r.value).is_ok() => {
-                        found.push((peer, r.clone()));
-                        if found.len() >= needed {
-                            lookup.finish();
-                        }
-                    }
-                    Some(_) => debug!(%peer, "kad: invalid record returned; ignored"),
-                    None => without_record.push(peer),
+        let needed = quorum.count(self.config.k);
+        let mut get = GetQuery::new(key.clone(), needed, local, seeds, self.config.lookup());
+        let validators = lock(&self.state).validators.clone();
+        if !get.has_quorum() {
+            let request = Request::GetValue { key };
+            self.drive(&mut get, &request, |get, peer, response| {
+                if let Response::GetValue { record, .. } = response {
+                    get.on_answer(peer, record.as_ref(), &validators);
                 }
             })
             .await?;
-            stats = lookup.stats();
-            closest = lookup.closest_succeeded();
         }
-        if found.is_empty() {
-            return Err(KadError::NotFound);
-        }
-        if found.len() < needed {
-            return Err(KadError::GetQuorumFailed {
-                found: found.len(),
-                quorum: needed,
-            });
-        }
-        let best = {
-            let state = lock(&self.state);
-            let values: Vec<&[u8]> = found.iter().map(|(_, r)| &r.value[..]).collect();
-            state.validators.select(&key, &values).min(found.len() - 1)
-        };
-        let record = found[best].1.clone();
-        let (peers, outdated): (Vec<_>, Vec<_>) =
-            found.iter().partition(|(_, r)| r.value == record.value);
-        // Entry correction: peers that returned a worse record, and peers among the k
-        // closest that had none, get the best.
-        let correct: Vec<PeerId> = outdated
-            .iter()
-            .map(|(p, _)| *p)
-            .chain(without_record.into_iter().filter(|p| closest.contains(p)))
-            .filter(|p| *p != self.local)
-            .take(self.config.k)
-            .collect();
-        if !correct.is_empty() {
+        let outcome = get.outcome(&validators, self.local, self.config.k)?;
+        if !outcome.correct.is_empty() {
             let me = self.clone();
             let put = Request::PutValue {
-                record: record.clone(),
+                record: outcome.record.clone(),
             };
+            let correct = outcome.correct.clone();
             self.spawn(async move {
                 join_all(correct.into_iter().map(|p| {
                     let me = me.clone();
@@ -806,9 +768,9 @@ impl Inner {
             });
         }
         Ok(GetRecordOk {
-            record,
-            peers: peers.into_iter().map(|(p, _)| *p).collect(),
-            stats,
+            record: outcome.record,
+            peers: outcome.peers,
+            stats: outcome.stats,
         })
     }
 
@@ -817,24 +779,39 @@ impl Inner {
         record: Record,
         quorum: Quorum,
     ) -> Result<PutRecordOk, KadError> {
-        let (closest, stats) = self.closest_peers(Key::new(record.key.clone())).await?;
-        let request = Request::PutValue {
-            record: record.clone(),
-        };
-        let results = join_all(closest.iter().map(|p| self.request(p.id, &request))).await;
-        let stored = results
-            .iter()
-            .filter(|r| matches!(r, Ok(Some(Response::PutValue { record: echo })) if echo.key == record.key && echo.value == record.value))
-            .count();
-        let needed = quorum.count(self.config.k).min(closest.len().max(1));
-        debug!(stored, needed, "kad: put");
-        if stored < needed {
-            return Err(KadError::QuorumFailed {
-                stored,
-                quorum: needed,
-            });
+        let target = Key::new(record.key.clone());
+        let seeds = self.seeds(&target);
+        if seeds.is_empty() {
+            return Err(KadError::NoKnownPeers);
         }
-        Ok(PutRecordOk { stored, stats })
+        let mut put = PutQuery::new(
+            record,
+            quorum.count(self.config.k),
+            seeds,
+            self.config.lookup(),
+        );
+        let find = Request::FindNode {
+            key: target.preimage().clone(),
+        };
+        self.drive(&mut put, &find, |_, _, _| {}).await?;
+        let request = Request::PutValue {
+            record: put.record().clone(),
+        };
+        let round = put.store_round();
+        let results = join_all(round.iter().map(|p| self.request(*p, &request))).await;
+        for result in &results {
+            let echo = match result {
+                Ok(Some(Response::PutValue { record })) => Some(record),
+                _ => None,
+            };
+            put.on_stored(echo);
+        }
+        debug!(stored = put.stored(), targets = round.len(), "kad: put");
+        let stored = put.outcome()?;
+        Ok(PutRecordOk {
+            stored,
+            stats: put.stats(),
+        })
     }
 
     fn republish(self: &Arc<Self>) {

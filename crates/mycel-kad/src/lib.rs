@@ -52,6 +52,7 @@ mod dht_map;
 mod error;
 mod key;
 mod protocol;
+mod queries;
 mod query;
 mod record;
 mod routing;
@@ -77,6 +78,7 @@ pub use crate::{
         ConnectionType, MAX_WIRE_ADDRS, MAX_WIRE_PEERS, MessageType, PeerInfo, Request, Response,
         decode_request, decode_response, encode_request, encode_response,
     },
+    queries::{GetOutcome, GetQuery, HasLookup, PutQuery, Refresh},
     query::{Lookup, LookupConfig, LookupPoll, LookupStats},
     record::{ProviderRecord, Record},
     routing::{Entry, InsertOutcome, MAX_REFRESH_PREFIX, PENDING_TIMEOUT, RoutingTable},

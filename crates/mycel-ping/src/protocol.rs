@@ -47,18 +47,7 @@ where
 /// Returns `Ok` when the stream ends cleanly between payloads,
 /// [`PingError::UnexpectedEof`] when it ends inside one, and [`PingError::Timeout`] when
 /// no ping arrives (or its echo cannot be written) within [`IDLE_TIMEOUT`].
-pub async fn serve<S>(stream: S) -> Result<(), PingError>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    serve_with_idle_timeout(stream, IDLE_TIMEOUT).await
-}
-
-/// [`serve`] with the idle timeout as a parameter.
-pub(crate) async fn serve_with_idle_timeout<S>(
-    mut stream: S,
-    idle_timeout: Duration,
-) -> Result<(), PingError>
+pub async fn serve<S>(mut stream: S) -> Result<(), PingError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -72,18 +61,18 @@ where
             }
             Ok::<_, io::Error>(received)
         };
-        let received = tokio::time::timeout(idle_timeout, round)
+        let received = tokio::time::timeout(IDLE_TIMEOUT, round)
             .await
-            .map_err(|_| PingError::Timeout(idle_timeout))??;
+            .map_err(|_| PingError::Timeout(IDLE_TIMEOUT))??;
         match received {
             PING_SIZE => continue,
             0 => break,
             received => return Err(PingError::UnexpectedEof { received }),
         }
     }
-    tokio::time::timeout(idle_timeout, stream.shutdown())
+    tokio::time::timeout(IDLE_TIMEOUT, stream.shutdown())
         .await
-        .map_err(|_| PingError::Timeout(idle_timeout))??;
+        .map_err(|_| PingError::Timeout(IDLE_TIMEOUT))??;
     Ok(())
 }
 
@@ -219,11 +208,14 @@ mod tests {
         );
     }
 
-    #[tokio::test]
+    // The paused clock jumps ahead to the timeout once nothing else can run.
+    #[tokio::test(start_paused = true)]
     async fn serve_gives_up_on_an_idle_stream() {
         let (_client, server) = duplex(PIPE_SIZE);
-        let idle = Duration::from_millis(50);
-        let err = serve_with_idle_timeout(server, idle).await.unwrap_err();
-        assert!(matches!(err, PingError::Timeout(d) if d == idle), "{err:?}");
+        let err = serve(server).await.unwrap_err();
+        assert!(
+            matches!(err, PingError::Timeout(d) if d == IDLE_TIMEOUT),
+            "{err:?}"
+        );
     }
 }

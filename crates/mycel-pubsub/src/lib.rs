@@ -74,6 +74,8 @@ mod service;
 mod signing;
 mod split;
 mod subscriptions;
+#[cfg(feature = "test-util")]
+pub mod testing;
 mod topic;
 mod writer;
 

@@ -5,11 +5,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use mycel_core::PeerId;
 use mycel_memory::MemoryHub;
-use mycel_pubsub::{PubsubError, Subscription, Topic, TopicHash};
-
-mod common;
-
-use common::Node;
+use mycel_pubsub::{PubsubError, Subscription, Topic, TopicHash, testing::Node};
 
 fn topic() -> TopicHash {
     Topic::new("news").hash()
@@ -17,17 +13,7 @@ fn topic() -> TopicHash {
 
 /// Waits until `node` knows each of `peers` to be subscribed to `topic`.
 async fn until_subscribed(node: &Node, peers: &[PeerId], topic: &TopicHash) {
-    tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            let known = node.pubsub.topic_peers(topic.clone()).await;
-            if peers.iter().all(|p| known.contains(p)) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .expect("subscriptions propagate");
+    mycel_pubsub::testing::until_subscribed(&node.pubsub, peers, topic).await;
 }
 
 async fn next(sub: &mut Subscription) -> mycel_pubsub::Received {

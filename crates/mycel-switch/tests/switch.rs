@@ -314,15 +314,12 @@ fn dropping_the_switch_without_close_ends_its_tasks() {
         assert!(metrics.num_alive_tasks() > baseline);
         drop(a);
         drop(b);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        while metrics.num_alive_tasks() > baseline {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{} tasks alive, {baseline} before",
-                metrics.num_alive_tasks()
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        mycel_core::testing::eventually(
+            "every task ends with its handles",
+            Duration::from_secs(5),
+            || metrics.num_alive_tasks() <= baseline,
+        )
+        .await;
     });
 }
 

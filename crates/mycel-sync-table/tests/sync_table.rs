@@ -2,40 +2,10 @@
 
 use std::time::Duration;
 
-use std::sync::Arc;
-
-use mycel_core::{Multiaddr, PeerId};
-use mycel_host::Host;
+use mycel_core::PeerId;
 use mycel_memory::MemoryHub;
-use mycel_pubsub::{Pubsub, PubsubConfig, SigningPolicy, TopicHash, floodsub::FloodsubConfig};
+use mycel_pubsub::{TopicHash, testing::Node};
 use mycel_sync_table::{Entry, SyncTable, SyncTableError};
-
-/// A memory host (Noise, yamux) running floodsub with signed messages.
-struct Node {
-    host: Host,
-    pubsub: Pubsub,
-}
-
-impl Node {
-    async fn start(hub: &MemoryHub) -> Node {
-        let host = mycel_host::testing::memory_host(hub).await;
-        let signing = SigningPolicy::StrictSign(host.keypair().clone());
-        let pubsub = Pubsub::floodsub(
-            Arc::new(host.clone()),
-            PubsubConfig::new(signing),
-            FloodsubConfig::default(),
-        );
-        Node { host, pubsub }
-    }
-
-    fn id(&self) -> PeerId {
-        self.host.peer_id()
-    }
-
-    fn addr(&self) -> Multiaddr {
-        self.host.listen_addrs()[0].clone()
-    }
-}
 
 trait Join {
     async fn join(&self, name: &str) -> SyncTable;
@@ -56,17 +26,7 @@ async fn eventually(what: &str, check: impl FnMut() -> bool) {
 
 /// Waits until `node` knows each of `peers` to be subscribed to `table`'s topic.
 async fn until_subscribed(node: &Node, peers: &[PeerId], topic: &TopicHash) {
-    tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            let known = node.pubsub.topic_peers(topic.clone()).await;
-            if peers.iter().all(|p| known.contains(p)) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .expect("subscriptions propagate");
+    mycel_pubsub::testing::until_subscribed(&node.pubsub, peers, topic).await;
 }
 
 fn live(table: &SyncTable) -> Vec<(String, Entry)> {
