@@ -85,14 +85,14 @@ impl<P: Protocol> AsyncRead for Stream<P> {
                 return (Poll::Ready(Ok(())), false);
             }
             let closed = s.core.is_closed();
-            let closed_error = s.core.closed_error();
+            // The error message is built only when it is returned, not on every wait.
             let Some(slot) = s.core.stream(id) else {
-                return (Poll::Ready(Err(closed_error)), false);
+                return (Poll::Ready(Err(s.core.closed_error())), false);
             };
             let poll = match slot.read_side() {
                 ReadSide::Finished => Poll::Ready(Ok(())),
                 ReadSide::Reset | ReadSide::Discarded => Poll::Ready(Err(reset_error(P::NAME))),
-                ReadSide::Open if closed => Poll::Ready(Err(closed_error)),
+                ReadSide::Open if closed => Poll::Ready(Err(s.core.closed_error())),
                 ReadSide::Open => {
                     slot.read_waker = Some(cx.waker().clone());
                     Poll::Pending
