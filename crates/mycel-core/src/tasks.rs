@@ -4,11 +4,17 @@
 //! end when it closes, and a `close` that returns only once they have. A group is a
 //! cancellation token and a task tracker in one value.
 
-use std::future::Future;
+use std::{
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll},
+};
 
 use tokio::task::JoinHandle;
 use tokio_util::{
-    sync::{CancellationToken, DropGuard, WaitForCancellationFuture},
+    sync::{
+        CancellationToken, DropGuard, WaitForCancellationFuture, WaitForCancellationFutureOwned,
+    },
     task::TaskTracker,
 };
 
@@ -44,12 +50,9 @@ impl TaskGroup {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let token = self.token.clone();
-        self.tracker.spawn(async move {
-            tokio::select! {
-                _ = token.cancelled() => None,
-                out = fut => Some(out),
-            }
+        self.tracker.spawn(UntilStopped {
+            stopped: self.token.clone().cancelled_owned(),
+            fut,
         })
     }
 
@@ -104,6 +107,30 @@ impl TaskGroup {
     /// Whether no task is running.
     pub fn is_empty(&self) -> bool {
         self.tracker.is_empty()
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// `fut`'s output, or `None` once the group stops. A plain struct rather than an
+    /// async block, which would hold `fut` twice (once captured, once being polled) in
+    /// every task.
+    struct UntilStopped<F> {
+        #[pin]
+        stopped: WaitForCancellationFutureOwned,
+        #[pin]
+        fut: F,
+    }
+}
+
+impl<F: Future> Future for UntilStopped<F> {
+    type Output = Option<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if this.stopped.poll(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        this.fut.poll(cx).map(Some)
     }
 }
 

@@ -15,15 +15,22 @@ use tokio::{
     sync::Notify,
 };
 
-use crate::{Codec, Decoded, OutFrame, Protocol, ProtocolError, core::Core};
+use crate::{Codec, Decoded, OutFrame, Protocol, core::Core};
 
 /// Queued frames of any kind past which the reader stops reading (a peer that makes us
 /// answer pings or open streams but never reads our answers).
 const MAX_QUEUED_FRAMES: usize = 4096;
-/// Bytes asked of the IO per read.
+/// Bytes asked of the IO per read at first, and again once reads have been small for a
+/// while: an idle connection, or one with little traffic, holds no more than this.
+const FIRST_READ: usize = 2 * 1024;
+/// The most asked of the IO per read: reads that fill what they were offered double the
+/// offer up to this.
 const READ_CHUNK: usize = 64 * 1024;
 /// Size of a fresh read buffer under load.
 const READ_BLOCK: usize = 1024 * 1024;
+/// Reads in a row smaller than [`FIRST_READ`] after which the reader goes back to small
+/// reads and lets a large buffer go.
+const SMALL_READS_TO_SHRINK: u32 = 8;
 
 /// The protocol and its stream table.
 pub(crate) struct Session<P: Protocol> {
@@ -159,13 +166,13 @@ pub(crate) async fn reader_task<P: Protocol>(
         writer: false,
     };
     let grace = shared.lock().core.settings.slow_reader_grace;
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let mut buf = ReadBuffer::new();
     let result: Result<(), P::Error> = async {
         loop {
             let frame = loop {
-                match codec.decode(&mut buf)? {
+                match codec.decode(&mut buf.bytes)? {
                     Decoded::Frame(frame) => break frame,
-                    Decoded::Need(want) => read_more::<P::Error>(&mut io, &mut buf, want).await?,
+                    Decoded::Need(want) => buf.read_more(&mut io, want).await?,
                 }
             };
             let (closed, busy, blocked, spent) = shared.with(|s| {
@@ -226,27 +233,64 @@ async fn wait_for_budget(budget: &BufferBudget, grace: std::time::Duration) {
     }
 }
 
-/// Reads at least one more byte into `buf`, which should reach `want` bytes.
-async fn read_more<E: ProtocolError>(
-    io: &mut ReadHalf<BoxedIo>,
-    buf: &mut BytesMut,
-    want: usize,
-) -> Result<(), E> {
-    let additional = READ_CHUNK.max(want.saturating_sub(buf.len()));
-    if !buf.try_reclaim(additional) {
-        // Frames larger than a read chunk mean bulk data: take a block that holds
-        // several, so the allocator hands back whole blocks it has seen before rather
-        // than fresh pages for every frame.
-        let block = if want > READ_CHUNK { READ_BLOCK } else { 0 };
-        buf.reserve(additional.max(block));
+/// The reader's buffer, sized by the traffic: small while reads are small, a read chunk
+/// when reads fill what they are offered, blocks for frames larger than a chunk.
+struct ReadBuffer {
+    bytes: BytesMut,
+    /// Bytes asked of the IO per read.
+    chunk: usize,
+    /// Reads in a row that brought less than [`FIRST_READ`].
+    small_reads: u32,
+}
+
+impl ReadBuffer {
+    fn new() -> Self {
+        ReadBuffer {
+            bytes: BytesMut::with_capacity(FIRST_READ),
+            chunk: FIRST_READ,
+            small_reads: 0,
+        }
     }
-    if io.read_buf(buf).await? == 0 {
-        return Err(E::from(std::io::Error::new(
-            std::io::ErrorKind::UnexpectedEof,
-            "remote closed the connection",
-        )));
+
+    /// Reads at least one more byte; the buffer should come to hold `want` bytes.
+    async fn read_more(&mut self, io: &mut ReadHalf<BoxedIo>, want: usize) -> std::io::Result<()> {
+        let buf = &mut self.bytes;
+        if self.small_reads >= SMALL_READS_TO_SHRINK
+            && buf.is_empty()
+            && buf.capacity() > FIRST_READ
+        {
+            // Traffic is light again: let the large buffer go (frames still holding
+            // parts of it keep those alive until they are read).
+            *buf = BytesMut::new();
+            self.chunk = FIRST_READ;
+        }
+        let additional = self.chunk.max(want.saturating_sub(buf.len()));
+        if !buf.try_reclaim(additional) {
+            // Frames larger than a read chunk mean bulk data: take a block that holds
+            // several, so the allocator hands back whole blocks it has seen before
+            // rather than fresh pages for every frame.
+            let block = if want > READ_CHUNK { READ_BLOCK } else { 0 };
+            buf.reserve(additional.max(block));
+        }
+        let offered = buf.capacity() - buf.len();
+        let n = io.read_buf(buf).await?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "remote closed the connection",
+            ));
+        }
+        if n >= offered && self.chunk < READ_CHUNK {
+            // The read took all it was offered: more is waiting.
+            self.chunk *= 2;
+        }
+        if n < FIRST_READ {
+            self.small_reads = self.small_reads.saturating_add(1);
+        } else {
+            self.small_reads = 0;
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Writes queued frames, flushing after each batch, until the session ends.
@@ -317,4 +361,46 @@ async fn write_batch<P: Protocol>(
         io.write_all(&heads).await?;
     }
     io.flush().await
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::AsyncWriteExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn the_read_buffer_grows_with_a_backlog_and_shrinks_when_traffic_is_light() {
+        let (near, mut far) = tokio::io::duplex(1 << 20);
+        let (mut read, _write) = tokio::io::split(Box::new(near) as BoxedIo);
+        let mut buf = ReadBuffer::new();
+        assert_eq!(buf.bytes.capacity(), FIRST_READ);
+
+        // A backlog: each read fills what it is offered, and the offer doubles.
+        const BULK: usize = 512 * 1024;
+        far.write_all(&vec![7u8; BULK]).await.unwrap();
+        let mut got = 0;
+        while got < BULK {
+            buf.read_more(&mut read, 0).await.unwrap();
+            got += buf.bytes.len();
+            buf.bytes.clear();
+        }
+        assert_eq!(buf.chunk, READ_CHUNK);
+        assert!(buf.bytes.capacity() >= READ_CHUNK);
+
+        // Light traffic: after enough small reads in a row the large buffer goes.
+        for _ in 0..=SMALL_READS_TO_SHRINK {
+            far.write_all(&[1; 100]).await.unwrap();
+            buf.read_more(&mut read, 0).await.unwrap();
+            assert_eq!(buf.bytes.len(), 100);
+            buf.bytes.clear();
+        }
+        assert_eq!(buf.chunk, FIRST_READ);
+        assert!(buf.bytes.capacity() < READ_CHUNK);
+
+        // The end of the stream is an error, not a silent stop.
+        drop(far);
+        let eof = buf.read_more(&mut read, 0).await.unwrap_err();
+        assert_eq!(eof.kind(), std::io::ErrorKind::UnexpectedEof);
+    }
 }

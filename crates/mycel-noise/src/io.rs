@@ -9,9 +9,10 @@
 //! there (no copy of the payload at all); smaller reads are served from an internal
 //! buffer that takes up to two frames per read call, each opened in place.
 //!
-//! Both buffers start small and grow to full size only when a frame needs it, so an
-//! idle connection, or one that only carries small messages, holds a few KiB instead of
-//! 192 KiB.
+//! The receive buffer starts small and grows to full size only when a frame needs it;
+//! the send buffer is taken when there is something to send and given back once it is
+//! flushed. An idle connection, or one that only carries small messages, holds a few KiB
+//! instead of 192 KiB.
 
 use std::{
     io,
@@ -52,8 +53,9 @@ pub struct NoiseOutput<Io> {
     rend: usize,
     /// Decrypted bytes in `rbuf` not yet handed to the reader.
     plain: Range<usize>,
-    /// A frame under construction: length prefix, then plaintext (`wlen` bytes), then
-    /// room for the tag. Either [`SMALL_BUF_LEN`] or [`MAX_WIRE_FRAME`] long.
+    /// A frame under construction: length prefix, then plaintext (`wlen` bytes); the
+    /// tag is appended when it is sealed. Empty (no allocation) when nothing is
+    /// buffered; its capacity is [`SMALL_BUF_LEN`] or [`MAX_WIRE_FRAME`].
     wbuf: Vec<u8>,
     wlen: usize,
     /// A sealed frame being written out: `wbuf[wout]`.
@@ -76,7 +78,7 @@ impl<Io> NoiseOutput<Io> {
             rstart: 0,
             rend: 0,
             plain: 0..0,
-            wbuf: vec![0u8; SMALL_BUF_LEN],
+            wbuf: Vec::new(),
             wlen: 0,
             wout: 0..0,
         }
@@ -85,12 +87,13 @@ impl<Io> NoiseOutput<Io> {
     /// Bytes held in buffers (for tests of the memory a connection costs).
     #[cfg(test)]
     pub(crate) fn buffer_bytes(&self) -> usize {
-        self.rbuf.len() + self.wbuf.len()
+        self.rbuf.len() + self.wbuf.capacity()
     }
 
     /// Seals the buffered plaintext into a frame ready to send.
     fn seal(&mut self) -> io::Result<()> {
         let end = LEN_PREFIX + self.wlen + TAG_LEN;
+        self.wbuf.resize(end, 0);
         self.send
             .encrypt_in_place(&[], &mut self.wbuf[LEN_PREFIX..end])?;
         let len = (self.wlen + TAG_LEN) as u16;
@@ -104,6 +107,9 @@ impl<Io> NoiseOutput<Io> {
 impl<Io: AsyncWrite + Unpin> NoiseOutput<Io> {
     /// Writes out the sealed frame, if any.
     fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.wout.is_empty() {
+            return Poll::Ready(Ok(()));
+        }
         while !self.wout.is_empty() {
             let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.wbuf[self.wout.clone()]))?;
             if n == 0 {
@@ -111,6 +117,7 @@ impl<Io: AsyncWrite + Unpin> NoiseOutput<Io> {
             }
             self.wout.start += n;
         }
+        self.wbuf.clear();
         Poll::Ready(Ok(()))
     }
 }
@@ -240,11 +247,19 @@ impl<Io: AsyncWrite + Unpin> AsyncWrite for NoiseOutput<Io> {
         let this = self.get_mut();
         ready!(this.poll_send(cx))?;
         let n = data.len().min(MAX_PLAINTEXT_LEN - this.wlen);
-        let start = LEN_PREFIX + this.wlen;
-        if this.wbuf.len() < start + n + TAG_LEN {
-            this.wbuf.resize(MAX_WIRE_FRAME, 0);
+        if this.wbuf.is_empty() {
+            this.wbuf.extend_from_slice(&[0; LEN_PREFIX]);
         }
-        this.wbuf[start..start + n].copy_from_slice(&data[..n]);
+        let end = LEN_PREFIX + this.wlen + n + TAG_LEN;
+        if this.wbuf.capacity() < end {
+            let size = if end <= SMALL_BUF_LEN {
+                SMALL_BUF_LEN
+            } else {
+                MAX_WIRE_FRAME
+            };
+            this.wbuf.reserve_exact(size - this.wbuf.len());
+        }
+        this.wbuf.extend_from_slice(&data[..n]);
         this.wlen += n;
         if this.wlen == MAX_PLAINTEXT_LEN {
             this.seal()?;
@@ -263,7 +278,10 @@ impl<Io: AsyncWrite + Unpin> AsyncWrite for NoiseOutput<Io> {
             this.seal()?;
             ready!(this.poll_send(cx))?;
         }
-        Pin::new(&mut this.io).poll_flush(cx)
+        ready!(Pin::new(&mut this.io).poll_flush(cx))?;
+        // Everything is out: an idle connection holds no send buffer.
+        this.wbuf = Vec::new();
+        Poll::Ready(Ok(()))
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -320,8 +338,9 @@ mod tests {
     #[tokio::test]
     async fn buffers_stay_small_until_a_large_frame_needs_them() {
         let (mut a, mut b) = pair(64 * 1024).await;
-        assert_eq!(a.buffer_bytes(), 2 * SMALL_BUF_LEN);
-        assert_eq!(b.buffer_bytes(), 2 * SMALL_BUF_LEN);
+        // Idle: the receive buffer is small and there is no send buffer.
+        assert_eq!(a.buffer_bytes(), SMALL_BUF_LEN);
+        assert_eq!(b.buffer_bytes(), SMALL_BUF_LEN);
 
         // Small messages both ways, read with small and large buffers: no growth.
         for round in 0..50u32 {
@@ -329,14 +348,29 @@ mod tests {
             assert_eq!(transfer(&mut a, &mut b, &msg, 64).await, msg);
             assert_eq!(transfer(&mut b, &mut a, &msg, 256 * 1024).await, msg);
         }
-        assert_eq!(a.buffer_bytes(), 2 * SMALL_BUF_LEN);
-        assert_eq!(b.buffer_bytes(), 2 * SMALL_BUF_LEN);
+        assert_eq!(a.buffer_bytes(), SMALL_BUF_LEN);
+        assert_eq!(b.buffer_bytes(), SMALL_BUF_LEN);
 
-        // A bulk transfer read in small pieces: both buffers grow to full size.
+        // A bulk transfer read in small pieces: the receive buffer grows to full size;
+        // the send buffer is given back once flushed.
         let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
         assert_eq!(transfer(&mut a, &mut b, &data, 1000).await, data);
-        assert_eq!(a.wbuf.len(), MAX_WIRE_FRAME);
         assert_eq!(b.rbuf.len(), RECV_BUF_LEN);
+        assert_eq!(a.wbuf.capacity(), 0);
+    }
+
+    #[tokio::test]
+    async fn the_send_buffer_is_sized_by_what_waits_and_given_back_on_flush() {
+        let (mut a, mut b) = pair(64 * 1024).await;
+        assert_eq!(a.write(&[1; 10]).await.unwrap(), 10);
+        assert_eq!(a.wbuf.capacity(), SMALL_BUF_LEN);
+        assert_eq!(a.write(&[2; 10_000]).await.unwrap(), 10_000);
+        assert_eq!(a.wbuf.capacity(), MAX_WIRE_FRAME);
+        a.flush().await.unwrap();
+        assert_eq!(a.wbuf.capacity(), 0);
+        let mut got = vec![0u8; 10_010];
+        b.read_exact(&mut got).await.unwrap();
+        assert!(got[..10].iter().all(|&x| x == 1) && got[10..].iter().all(|&x| x == 2));
     }
 
     #[tokio::test]

@@ -88,6 +88,8 @@ pub struct RustOptions {
     /// Send a signed peer record in identify (rust-libp2p's format: domain
     /// `libp2p-routing-state`, payload type `/libp2p/routing-state-record`).
     pub signed_peer_record: bool,
+    /// How long a connection with no stream open is kept; `None`: 60 s.
+    pub idle_timeout: Option<Duration>,
 }
 
 /// Which pubsub router of a [`RustNode`] a command is for.
@@ -860,6 +862,7 @@ impl RustNode {
     /// Starts a node listening on 127.0.0.1 (a free port), built as `options` say.
     pub async fn start_with(muxer: RustMuxer, options: RustOptions) -> Self {
         let tcp_config = tcp::Config::default().nodelay(true);
+        let idle_timeout = options.idle_timeout.unwrap_or(IDLE_TIMEOUT);
         let builder = libp2p::SwarmBuilder::with_new_identity().with_tokio();
         let mut swarm: Swarm<Behaviour> = match muxer {
             RustMuxer::Yamux => builder
@@ -867,7 +870,7 @@ impl RustNode {
                 .expect("tcp")
                 .with_behaviour(|key| behaviour(key, options))
                 .expect("behaviour")
-                .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
+                .with_swarm_config(|c| c.with_idle_connection_timeout(idle_timeout))
                 .build(),
             RustMuxer::Mplex => builder
                 .with_tcp(
@@ -878,7 +881,7 @@ impl RustNode {
                 .expect("tcp")
                 .with_behaviour(|key| behaviour(key, options))
                 .expect("behaviour")
-                .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
+                .with_swarm_config(|c| c.with_idle_connection_timeout(idle_timeout))
                 .build(),
         };
         swarm

@@ -165,7 +165,8 @@ impl Entry {
 /// Time is a parameter of the methods that need it (`now`), so tests need no clock.
 #[derive(Debug)]
 pub struct PeerStore {
-    peers: HashMap<PeerId, Entry>,
+    /// Boxed: a table has more slots than peers, and an entry is several hundred bytes.
+    peers: HashMap<PeerId, Box<Entry>>,
     /// Peers by the time they were last updated, oldest first.
     by_age: BTreeMap<u64, PeerId>,
     max_peers: usize,
@@ -383,10 +384,12 @@ impl PeerStore {
         if !self.peers.contains_key(&peer) && self.peers.len() >= self.max_peers {
             self.evict();
         }
-        let entry = self.peers.entry(peer).or_insert_with(|| Entry {
-            addrs: Vec::new(),
-            record: PeerRecord::default(),
-            touched: 0,
+        let entry = self.peers.entry(peer).or_insert_with(|| {
+            Box::new(Entry {
+                addrs: Vec::new(),
+                record: PeerRecord::default(),
+                touched: 0,
+            })
         });
         self.by_age.remove(&entry.touched);
         entry.touched = self.clock;

@@ -12,9 +12,13 @@ impl fmt::Display for ConnectionId {
     }
 }
 
-/// An established, upgraded connection in the pool. Cheap to clone.
+/// An established, upgraded connection in the pool. Cheap to clone (one reference
+/// count).
 #[derive(Clone)]
-pub struct PeerConnection {
+pub struct PeerConnection(pub(super) Arc<ConnectionState>);
+
+/// What a [`PeerConnection`] shares among its clones.
+pub(super) struct ConnectionState {
     pub(super) id: ConnectionId,
     pub(super) peer: PeerId,
     pub(super) public_key: PublicKey,
@@ -22,12 +26,12 @@ pub struct PeerConnection {
     pub(super) local_addr: Multiaddr,
     pub(super) direction: Direction,
     pub(super) muxer_protocol: ProtocolId,
-    pub(super) muxer: Arc<dyn MuxedConnection>,
+    pub(super) muxer: Box<dyn MuxedConnection>,
     /// Set when we close it, or when it refused a new stream (the remote said goodbye):
     /// no new streams are opened on it, and the pool looks past it.
-    pub(super) closing: Arc<AtomicBool>,
+    pub(super) closing: AtomicBool,
     /// Set when we close it (for the reason given in `Disconnected`).
-    pub(super) closed_locally: Arc<AtomicBool>,
+    pub(super) closed_locally: AtomicBool,
     /// Its open streams and keep-alives.
     pub(super) activity: Arc<Activity>,
 }
@@ -35,11 +39,11 @@ pub struct PeerConnection {
 impl fmt::Debug for PeerConnection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PeerConnection")
-            .field("id", &self.id)
-            .field("peer", &self.peer)
-            .field("remote_addr", &self.remote_addr)
-            .field("direction", &self.direction)
-            .field("muxer", &self.muxer_protocol)
+            .field("id", &self.0.id)
+            .field("peer", &self.0.peer)
+            .field("remote_addr", &self.0.remote_addr)
+            .field("direction", &self.0.direction)
+            .field("muxer", &self.0.muxer_protocol)
             .finish_non_exhaustive()
     }
 }
@@ -47,51 +51,52 @@ impl fmt::Debug for PeerConnection {
 impl PeerConnection {
     /// This connection's id.
     pub fn id(&self) -> ConnectionId {
-        self.id
+        self.0.id
     }
 
     /// The authenticated remote peer.
     pub fn peer(&self) -> PeerId {
-        self.peer
+        self.0.peer
     }
 
     /// The remote's public key.
     pub fn public_key(&self) -> &PublicKey {
-        &self.public_key
+        &self.0.public_key
     }
 
     /// The remote's address (for inbound connections, as the transport saw it).
     pub fn remote_addr(&self) -> &Multiaddr {
-        &self.remote_addr
+        &self.0.remote_addr
     }
 
     /// Our side's address.
     pub fn local_addr(&self) -> &Multiaddr {
-        &self.local_addr
+        &self.0.local_addr
     }
 
     /// Who dialed.
     pub fn direction(&self) -> Direction {
-        self.direction
+        self.0.direction
     }
 
     /// The muxer in use.
     pub fn muxer_protocol(&self) -> &ProtocolId {
-        &self.muxer_protocol
+        &self.0.muxer_protocol
     }
 
     /// Streams open on it now: (inbound, outbound).
     pub fn open_streams(&self) -> (usize, usize) {
         (
-            self.activity.streams(Kind::Inbound),
-            self.activity.streams(Kind::Outbound),
+            self.0.activity.streams(Kind::Inbound),
+            self.0.activity.streams(Kind::Outbound),
         )
     }
 
     /// Keeps the connection open past the idle timeout while the returned value lives.
     pub fn keep_alive(&self) -> KeepAlive {
         KeepAlive::new(
-            self.activity
+            self.0
+                .activity
                 .try_add(Kind::Hold, usize::MAX)
                 .expect("no limit on holds"),
         )
@@ -101,13 +106,13 @@ impl PeerConnection {
     /// the pool looks past it.
     pub(super) fn refused_stream(&self, e: MuxerError) -> NetworkError {
         if matches!(e, MuxerError::Closed) {
-            self.closing.store(true, Ordering::Relaxed);
+            self.0.closing.store(true, Ordering::Relaxed);
         }
-        muxer_to_network(e, self.peer)
+        muxer_to_network(e, self.0.peer)
     }
 
     /// Whether the connection has closed, or is closing (no new streams).
     pub fn is_closed(&self) -> bool {
-        self.closing.load(Ordering::Relaxed) || self.muxer.is_closed()
+        self.0.closing.load(Ordering::Relaxed) || self.0.muxer.is_closed()
     }
 }

@@ -83,7 +83,7 @@ impl Inner {
         local_addr: Multiaddr,
         remote_addr: Multiaddr,
     ) -> Result<PeerConnection, ConnectError> {
-        let conn = PeerConnection {
+        let conn = PeerConnection(Arc::new(ConnectionState {
             id: ConnectionId(self.next_id.fetch_add(1, Ordering::Relaxed)),
             peer: upgraded.peer,
             public_key: upgraded.public_key,
@@ -91,16 +91,16 @@ impl Inner {
             local_addr,
             direction,
             muxer_protocol: upgraded.muxer_protocol,
-            muxer: Arc::from(upgraded.connection),
-            closing: Arc::new(AtomicBool::new(false)),
-            closed_locally: Arc::new(AtomicBool::new(false)),
+            muxer: upgraded.connection,
+            closing: AtomicBool::new(false),
+            closed_locally: AtomicBool::new(false),
             activity: Activity::new(),
-        };
+        }));
         {
             let mut state = self.lock();
             let event = match state
                 .pool
-                .admit(conn.id.0, conn.peer, direction, conn.clone())
+                .admit(conn.0.id.0, conn.0.peer, direction, conn.clone())
             {
                 Ok(event) => event,
                 Err(refusal) => {
@@ -110,18 +110,18 @@ impl Inner {
                 }
             };
             tracing::info!(
-                peer = %conn.peer,
-                addr = %conn.remote_addr,
+                peer = %conn.0.peer,
+                addr = %conn.0.remote_addr,
                 ?direction,
-                muxer = %conn.muxer_protocol,
+                muxer = %conn.0.muxer_protocol,
                 "connection established"
             );
             // Sent under the lock, so `Connected` and `Disconnected` of one peer
             // alternate in the order they happened.
             if let Some(PoolEvent::Connected { .. }) = event {
                 self.emit(NetworkEvent::Connected {
-                    peer: conn.peer,
-                    remote_addr: conn.remote_addr.clone(),
+                    peer: conn.0.peer,
+                    remote_addr: conn.0.remote_addr.clone(),
                     direction,
                 });
             }
@@ -134,9 +134,7 @@ impl Inner {
         if let Some(hook) = hook {
             hook(&conn);
         }
-        let inner = self.clone();
-        let serve = conn.clone();
-        drop(self.spawn(async move { inner.serve_connection(serve).await }));
+        drop(self.spawn(self.clone().serve_connection(conn.clone())));
         Ok(conn)
     }
 
@@ -145,54 +143,55 @@ impl Inner {
         let negotiating = Arc::new(AtomicUsize::new(0));
         let idle = async {
             match self.config.idle_timeout {
-                Some(timeout) => conn.activity.idle_for(timeout).await,
+                Some(timeout) => conn.0.activity.idle_for(timeout).await,
                 None => std::future::pending().await,
             }
         };
         tokio::pin!(idle);
         let reason = loop {
             let accepted = tokio::select! {
-                accepted = conn.muxer.accept_stream() => accepted,
+                accepted = conn.0.muxer.accept_stream() => accepted,
                 _ = &mut idle => {
-                    tracing::debug!(peer = %conn.peer, id = %conn.id, "connection idle, closing");
-                    conn.closing.store(true, Ordering::Relaxed);
-                    let _ = timeout(CLOSE_GRACE, conn.muxer.close()).await;
+                    tracing::debug!(peer = %conn.0.peer, id = %conn.0.id, "connection idle, closing");
+                    conn.0.closing.store(true, Ordering::Relaxed);
+                    let _ = timeout(CLOSE_GRACE, conn.0.muxer.close()).await;
                     break "idle timeout".to_string();
                 }
             };
             match accepted {
                 Ok(stream) => {
-                    let Some(token) = conn.activity.try_add(
+                    let Some(token) = conn.0.activity.try_add(
                         Kind::Inbound,
                         self.config.max_inbound_streams_per_connection,
                     ) else {
-                        tracing::debug!(peer = %conn.peer, "inbound stream limit reached, resetting");
+                        tracing::debug!(peer = %conn.0.peer, "inbound stream limit reached, resetting");
                         continue;
                     };
                     if negotiating.load(Ordering::Relaxed)
                         >= self.config.max_negotiating_inbound_streams
                     {
-                        tracing::debug!(peer = %conn.peer, "too many negotiating streams, resetting");
+                        tracing::debug!(peer = %conn.0.peer, "too many negotiating streams, resetting");
                         continue;
                     }
                     negotiating.fetch_add(1, Ordering::Relaxed);
                     let inner = self.clone();
                     let counter = negotiating.clone();
-                    let (peer, remote) = (conn.peer, conn.remote_addr.clone());
+                    let (peer, remote) = (conn.0.peer, conn.0.remote_addr.clone());
                     let stream: BoxedIo = Box::new(CountedStream::new(stream, token));
                     drop(self.spawn(async move {
                         inner.serve_stream(peer, remote, stream, counter).await;
                     }));
                 }
-                Err(e) if conn.closed_locally.load(Ordering::Relaxed) => {
+                Err(e) if conn.0.closed_locally.load(Ordering::Relaxed) => {
                     break format!("closed locally ({e})");
                 }
                 Err(e) => break e.to_string(),
             }
         };
-        tracing::info!(peer = %conn.peer, id = %conn.id, %reason, "connection closed");
+        tracing::info!(peer = %conn.0.peer, id = %conn.0.id, %reason, "connection closed");
         let mut state = self.lock();
-        if let Some(PoolEvent::Disconnected { peer }) = state.pool.remove(conn.id.0, &conn.peer) {
+        if let Some(PoolEvent::Disconnected { peer }) = state.pool.remove(conn.0.id.0, &conn.0.peer)
+        {
             self.emit(NetworkEvent::Disconnected { peer, reason });
         }
     }

@@ -11,6 +11,7 @@ mod inbound;
 mod listen;
 mod streams;
 
+use connection::ConnectionState;
 pub use connection::{ConnectionId, PeerConnection};
 
 use std::{
@@ -367,9 +368,9 @@ impl Switch {
 
 async fn close_all(conns: Vec<PeerConnection>) {
     let closes = conns.into_iter().map(|conn| async move {
-        conn.closing.store(true, Ordering::Relaxed);
-        conn.closed_locally.store(true, Ordering::Relaxed);
-        let _ = timeout(CLOSE_GRACE, conn.muxer.close()).await;
+        conn.0.closing.store(true, Ordering::Relaxed);
+        conn.0.closed_locally.store(true, Ordering::Relaxed);
+        let _ = timeout(CLOSE_GRACE, conn.0.muxer.close()).await;
     });
     futures::future::join_all(closes).await;
 }
@@ -381,9 +382,9 @@ impl Inner {
 
     /// Closes a connection that never made it into the pool, in a short tracked task.
     fn close_in_background(&self, conn: &PeerConnection) {
-        let muxer = conn.muxer.clone();
+        let conn = conn.clone();
         self.tasks.spawn_to_completion(async move {
-            let _ = timeout(CLOSE_GRACE, muxer.close()).await;
+            let _ = timeout(CLOSE_GRACE, conn.0.muxer.close()).await;
         });
     }
 

@@ -25,8 +25,9 @@ impl Switch {
         protocols: &[ProtocolId],
     ) -> Result<NegotiatedStream, NetworkError> {
         let limit = self.inner.config.negotiation_timeout;
-        let peer = conn.peer;
+        let peer = conn.0.peer;
         let token = conn
+            .0
             .activity
             .try_add(
                 Kind::Outbound,
@@ -41,7 +42,7 @@ impl Switch {
                 });
             }
             [protocol] => {
-                let stream = timeout(limit, conn.muxer.open_stream())
+                let stream = timeout(limit, conn.0.muxer.open_stream())
                     .await
                     .map_err(|_| NetworkError::Timeout(limit))?
                     .map_err(|e| conn.refused_stream(e))?;
@@ -53,6 +54,7 @@ impl Switch {
             _ => {
                 let negotiate = async {
                     let stream = conn
+                        .0
                         .muxer
                         .open_stream()
                         .await
@@ -77,7 +79,7 @@ impl Switch {
         Ok(NegotiatedStream {
             peer,
             protocol,
-            remote_addr: Some(conn.remote_addr.clone()),
+            remote_addr: Some(conn.0.remote_addr.clone()),
             io: Box::new(CountedStream::new(io, token)),
         })
     }
