@@ -31,23 +31,3 @@ pub enum MplexError {
     #[error("connection closed")]
     Closed,
 }
-
-impl mycel_muxing::ProtocolError for MplexError {
-    fn closed() -> Self {
-        MplexError::Closed
-    }
-
-    fn too_many_streams() -> Self {
-        MplexError::TooManyStreams
-    }
-
-    fn into_muxer_error(self) -> mycel_core::MuxerError {
-        use mycel_core::MuxerError;
-        match self {
-            MplexError::Closed => MuxerError::Closed,
-            MplexError::TooManyStreams => MuxerError::TooManyStreams,
-            MplexError::Io(e) => MuxerError::Io(e),
-            e => MuxerError::Protocol(Box::new(e)),
-        }
-    }
-}

@@ -42,7 +42,7 @@ mod protocol;
 
 use std::time::Duration;
 
-use mycel_core::{BoxedIo, BufferBudget, MuxedConnection, MuxerUpgrade, ProtocolId, Role};
+use mycel_core::{BufferBudget, ProtocolId};
 
 pub use crate::{
     error::MplexError,
@@ -88,7 +88,7 @@ pub struct Config {
     pub slow_reader_grace: Duration,
     /// A cap shared with other connections on the bytes held for streams that have not
     /// read them; the connection stops reading its socket while it is spent. `None` by
-    /// default (see [`MuxerUpgrade::upgrade_with_budget`]).
+    /// default (see [`MuxerUpgrade::upgrade_with_budget`](mycel_core::MuxerUpgrade::upgrade_with_budget)).
     pub buffer_budget: Option<BufferBudget>,
 }
 
@@ -105,23 +105,9 @@ impl Default for Config {
     }
 }
 
-impl MuxerUpgrade for Config {
-    fn protocol(&self) -> ProtocolId {
-        PROTOCOL_ID
-    }
-
-    fn upgrade(&self, io: BoxedIo, role: Role) -> Box<dyn MuxedConnection> {
-        Box::new(Connection::new(io, role, self.clone()))
-    }
-
-    fn upgrade_with_budget(
-        &self,
-        io: BoxedIo,
-        role: Role,
-        budget: BufferBudget,
-    ) -> Box<dyn MuxedConnection> {
-        let mut config = self.clone();
-        config.buffer_budget = Some(budget);
-        Box::new(Connection::new(io, role, config))
-    }
+mycel_muxing::front! {
+    protocol: Mplex,
+    config: Config,
+    error: MplexError,
+    id: PROTOCOL_ID,
 }

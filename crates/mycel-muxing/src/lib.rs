@@ -27,6 +27,7 @@
 
 mod connection;
 mod core;
+mod front;
 mod session;
 mod stream;
 #[cfg(feature = "test-util")]
@@ -37,6 +38,9 @@ use std::{fmt::Debug, hash::Hash, io, time::Duration};
 use bytes::{Bytes, BytesMut};
 use mycel_core::{BufferBudget, MuxerError, Role};
 use std::time::Instant;
+
+#[doc(hidden)]
+pub use mycel_core as __core;
 
 pub use crate::{
     connection::Connection,

@@ -58,23 +58,3 @@ impl YamuxError {
         }
     }
 }
-
-impl mycel_muxing::ProtocolError for YamuxError {
-    fn closed() -> Self {
-        YamuxError::Closed
-    }
-
-    fn too_many_streams() -> Self {
-        YamuxError::TooManyStreams
-    }
-
-    fn into_muxer_error(self) -> mycel_core::MuxerError {
-        use mycel_core::MuxerError;
-        match self {
-            YamuxError::Closed => MuxerError::Closed,
-            YamuxError::TooManyStreams => MuxerError::TooManyStreams,
-            YamuxError::Io(e) => MuxerError::Io(e),
-            e => MuxerError::Protocol(Box::new(e)),
-        }
-    }
-}

@@ -2,7 +2,7 @@
 //! connection, with per-stream flow control.
 //!
 //! - Frames: data, window update, ping, go away; SYN/ACK/FIN/RST flags ([`frame`]).
-//! - Stream ids are odd for the dialer ([`Role::Initiator`]) and even for the listener.
+//! - Stream ids are odd for the dialer ([`Role::Initiator`](mycel_core::Role::Initiator)) and even for the listener.
 //! - Each stream starts with the spec's 256 KiB receive window, returned to the sender
 //!   as the application reads. The window grows (auto-tuning, up to
 //!   [`Config::max_window`], 16 MiB by default) when updates come faster than the round
@@ -46,7 +46,7 @@ mod protocol;
 
 use std::time::Duration;
 
-use mycel_core::{BoxedIo, BufferBudget, MuxedConnection, MuxerUpgrade, ProtocolId, Role};
+use mycel_core::{BufferBudget, ProtocolId};
 
 pub use crate::{
     error::YamuxError,
@@ -94,7 +94,7 @@ pub struct Config {
     pub keep_alive: Option<Duration>,
     /// A cap shared with other connections on the bytes held for streams that have not
     /// read them; the connection stops reading its socket while it is spent. `None` by
-    /// default (see [`MuxerUpgrade::upgrade_with_budget`]).
+    /// default (see [`MuxerUpgrade::upgrade_with_budget`](mycel_core::MuxerUpgrade::upgrade_with_budget)).
     pub buffer_budget: Option<BufferBudget>,
 }
 
@@ -112,23 +112,9 @@ impl Default for Config {
     }
 }
 
-impl MuxerUpgrade for Config {
-    fn protocol(&self) -> ProtocolId {
-        PROTOCOL_ID
-    }
-
-    fn upgrade(&self, io: BoxedIo, role: Role) -> Box<dyn MuxedConnection> {
-        Box::new(Connection::new(io, role, self.clone()))
-    }
-
-    fn upgrade_with_budget(
-        &self,
-        io: BoxedIo,
-        role: Role,
-        budget: BufferBudget,
-    ) -> Box<dyn MuxedConnection> {
-        let mut config = self.clone();
-        config.buffer_budget = Some(budget);
-        Box::new(Connection::new(io, role, config))
-    }
+mycel_muxing::front! {
+    protocol: Yamux,
+    config: Config,
+    error: YamuxError,
+    id: PROTOCOL_ID,
 }

@@ -3,13 +3,16 @@
 //! protocol that fails cleanly on both sides without harming the connection, and
 //! identify both ways (with a push from mycel).
 
+mod common;
+
+use common::{bounded_by, each_muxer, rust_muxer, to_mycel, to_rust};
 use std::time::Duration;
 
 use libp2p::StreamProtocol;
 use mycel::core::record::PeerRecordFormat;
 use mycel::{DefaultStack, Host, Muxer, Network, NetworkError, PeerId, ProtocolId, perf, ping};
 use mycel_interop::rust_node::{
-    RUST_AGENT, RustEvent, RustIdentified, RustMuxer, RustNode, RustOptions, perf_client,
+    RUST_AGENT, RustEvent, RustIdentified, RustNode, RustOptions, perf_client,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -27,21 +30,6 @@ async fn mycel_host(muxer: Muxer) -> Host {
         .expect("mycel host");
     host.set_stream_handler(perf::PROTOCOL_ID, perf::handler());
     host
-}
-
-fn to_mycel(peer: libp2p::PeerId) -> PeerId {
-    PeerId::from_bytes(&peer.to_bytes()).unwrap()
-}
-
-fn to_rust(peer: PeerId) -> libp2p::PeerId {
-    libp2p::PeerId::from_bytes(&peer.to_bytes()).unwrap()
-}
-
-fn rust_muxer(muxer: Muxer) -> RustMuxer {
-    match muxer {
-        Muxer::Yamux => RustMuxer::Yamux,
-        Muxer::Mplex => RustMuxer::Mplex,
-    }
 }
 
 fn muxer_id(muxer: Muxer) -> ProtocolId {
@@ -275,30 +263,10 @@ async fn rust_dials_mycel(muxer: Muxer) {
 }
 
 async fn bounded(test: impl std::future::Future<Output = ()>) {
-    tokio::time::timeout(TEST_LIMIT, test)
-        .await
-        .expect("interop test finished in time");
+    bounded_by(TEST_LIMIT, test).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mycel_dials_rust_over_yamux() {
-    bounded(mycel_dials_rust(Muxer::Yamux)).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mycel_dials_rust_over_mplex() {
-    bounded(mycel_dials_rust(Muxer::Mplex)).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rust_dials_mycel_over_yamux() {
-    bounded(rust_dials_mycel(Muxer::Yamux)).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rust_dials_mycel_over_mplex() {
-    bounded(rust_dials_mycel(Muxer::Mplex)).await;
-}
+each_muxer!(mycel_dials_rust, rust_dials_mycel);
 
 /// rust-libp2p's ping handler gives up on a connection once its own ping there was
 /// refused, and then never answers the remote's pings on it. A host that did not serve
@@ -328,15 +296,7 @@ async fn rust_pings_first_then_mycel_pings(muxer: Muxer) {
     host.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rust_pings_first_then_mycel_pings_over_yamux() {
-    bounded(rust_pings_first_then_mycel_pings(Muxer::Yamux)).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rust_pings_first_then_mycel_pings_over_mplex() {
-    bounded(rust_pings_first_then_mycel_pings(Muxer::Mplex)).await;
-}
+each_muxer!(rust_pings_first_then_mycel_pings);
 
 /// Signed peer records in identify, both ways. rust-libp2p sends its record in the
 /// format of RFC 0003's text (domain `libp2p-routing-state`): mycel checks it and keeps
@@ -390,12 +350,4 @@ async fn signed_peer_records(muxer: Muxer) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn signed_peer_records_with_rust_over_yamux() {
-    bounded(signed_peer_records(Muxer::Yamux)).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn signed_peer_records_with_rust_over_mplex() {
-    bounded(signed_peer_records(Muxer::Mplex)).await;
-}
+each_muxer!(signed_peer_records);

@@ -13,6 +13,9 @@
 //! Every test is bounded by [`TEST_LIMIT`]; every [`RustNode`] command by a limit of its
 //! own.
 
+mod common;
+
+use common::{bounded_by, each_muxer, rust_muxer, to_mycel, to_rust};
 use std::{
     sync::Arc,
     time::{Duration, Instant},
@@ -35,9 +38,7 @@ const EVENT_LIMIT: Duration = Duration::from_secs(10);
 
 /// Runs `test` within [`TEST_LIMIT`].
 async fn bounded(test: impl std::future::Future<Output = ()>) {
-    tokio::time::timeout(TEST_LIMIT, test)
-        .await
-        .expect("kad interop test finished in time");
+    bounded_by(TEST_LIMIT, test).await;
 }
 
 /// A rust-libp2p node with kad in `mode`, over yamux.
@@ -251,21 +252,6 @@ async fn rust_routing_table_learns_dialed_kad_servers_only() {
 
 /// How long to poll for something another node does in the background.
 const SETTLE_LIMIT: Duration = Duration::from_secs(10);
-
-fn to_mycel(peer: libp2p::PeerId) -> PeerId {
-    PeerId::from_bytes(&peer.to_bytes()).unwrap()
-}
-
-fn to_rust(peer: PeerId) -> libp2p::PeerId {
-    libp2p::PeerId::from_bytes(&peer.to_bytes()).unwrap()
-}
-
-fn rust_muxer(muxer: Muxer) -> RustMuxer {
-    match muxer {
-        Muxer::Yamux => RustMuxer::Yamux,
-        Muxer::Mplex => RustMuxer::Mplex,
-    }
-}
 
 /// `peers` nearest to `key` first, as both implementations order lookup results.
 fn by_distance(key: &[u8], mut peers: Vec<PeerId>) -> Vec<PeerId> {
@@ -643,25 +629,7 @@ async fn rust_clients_of_mycel_server(muxer: Muxer) {
     mycel.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mycel_client_of_rust_servers_over_yamux() {
-    bounded(mycel_client_of_rust_servers(Muxer::Yamux)).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mycel_client_of_rust_servers_over_mplex() {
-    bounded(mycel_client_of_rust_servers(Muxer::Mplex)).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rust_clients_of_mycel_server_over_yamux() {
-    bounded(rust_clients_of_mycel_server(Muxer::Yamux)).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rust_clients_of_mycel_server_over_mplex() {
-    bounded(rust_clients_of_mycel_server(Muxer::Mplex)).await;
-}
+each_muxer!(mycel_client_of_rust_servers, rust_clients_of_mycel_server);
 
 /// Two mycel and two rust-libp2p servers, all bootstrapped from the first mycel node:
 /// every node's FIND_NODE lookup returns the same peers in the same order, and records

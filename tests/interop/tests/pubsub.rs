@@ -14,6 +14,9 @@
 //!
 //! Every test is bounded by [`TEST_LIMIT`], every wait by a limit of its own.
 
+mod common;
+
+use common::{bounded_by, each_muxer, rust_muxer, to_mycel, to_rust};
 use std::{sync::Arc, time::Duration};
 
 use futures::StreamExt;
@@ -28,7 +31,7 @@ use mycel::{
     },
 };
 use mycel_interop::rust_node::{
-    RustEvent, RustMessageIds, RustMuxer, RustNode, RustOptions, RustPubsubMessage, RustRouter,
+    RustEvent, RustMessageIds, RustNode, RustOptions, RustPubsubMessage, RustRouter,
     gossipsub_config,
 };
 use tokio::sync::broadcast;
@@ -48,24 +51,7 @@ const TOPIC: &str = "mycel-interop/pubsub";
 
 /// Runs `test` within [`TEST_LIMIT`].
 async fn bounded(test: impl std::future::Future<Output = ()>) {
-    tokio::time::timeout(TEST_LIMIT, test)
-        .await
-        .expect("pubsub interop test finished in time");
-}
-
-fn to_mycel(peer: libp2p::PeerId) -> PeerId {
-    PeerId::from_bytes(&peer.to_bytes()).unwrap()
-}
-
-fn to_rust(peer: PeerId) -> libp2p::PeerId {
-    libp2p::PeerId::from_bytes(&peer.to_bytes()).unwrap()
-}
-
-fn rust_muxer(muxer: Muxer) -> RustMuxer {
-    match muxer {
-        Muxer::Yamux => RustMuxer::Yamux,
-        Muxer::Mplex => RustMuxer::Mplex,
-    }
+    bounded_by(TEST_LIMIT, test).await;
 }
 
 fn topic() -> TopicHash {
@@ -934,12 +920,4 @@ async fn gossipsub_large_messages_and_idontwant(muxer: Muxer) {
     mycel.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn gossipsub_large_messages_and_idontwant_over_yamux() {
-    bounded(gossipsub_large_messages_and_idontwant(Muxer::Yamux)).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn gossipsub_large_messages_and_idontwant_over_mplex() {
-    bounded(gossipsub_large_messages_and_idontwant(Muxer::Mplex)).await;
-}
+each_muxer!(gossipsub_large_messages_and_idontwant);

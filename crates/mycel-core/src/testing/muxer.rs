@@ -422,6 +422,42 @@ pub async fn a_shared_budget_caps_unread_data_across_connections(muxer: &dyn Mux
     assert_eq!(budget.used(), 0);
 }
 
+/// A listener that allows 3 streams resets the 4th the dialer opens; both sessions and
+/// the streams they kept live on. `limited` is `muxer` configured for 3 streams.
+pub async fn streams_past_the_limit_are_reset_and_the_connection_lives(
+    muxer: &dyn MuxerUpgrade,
+    limited: &dyn MuxerUpgrade,
+) {
+    let (a, b) = tokio::io::duplex(256 * 1024);
+    let client = muxer.upgrade(Box::new(a), Role::Initiator);
+    let server = limited.upgrade(Box::new(b), Role::Responder);
+    let mut streams = Vec::new();
+    for _ in 0..4 {
+        let mut s = client.open_stream().await.unwrap();
+        s.write_all(b"hi").await.unwrap();
+        s.flush().await.unwrap();
+        streams.push(s);
+    }
+    let mut accepted = Vec::new();
+    for _ in 0..3 {
+        accepted.push(step("accept", server.accept_stream()).await.unwrap());
+    }
+    let mut refused = streams.pop().unwrap();
+    let err = step("read the refused stream", refused.read(&mut [0u8; 4]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset);
+    assert!(!client.is_closed() && !server.is_closed());
+    // A kept stream still carries data.
+    streams[0].write_all(b", still here").await.unwrap();
+    streams[0].shutdown().await.unwrap();
+    let mut got = Vec::new();
+    step("read a kept stream", accepted[0].read_to_end(&mut got))
+        .await
+        .unwrap();
+    assert_eq!(got, b"hi, still here");
+}
+
 /// Writes one `#[tokio::test]` per function of the suite for the muxer `$muxer` (an
 /// expression of a type implementing `MuxerUpgrade`), in the calling test crate:
 ///
@@ -444,6 +480,17 @@ macro_rules! muxer_compliance_tests {
             shutdown_succeeds_when_the_remote_closes_right_after_reading,
             a_shared_budget_caps_unread_data_across_connections
         );
+    };
+    ($muxer:expr, streams_limited_to_3: $limited:expr) => {
+        $crate::muxer_compliance_tests!($muxer);
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn streams_past_the_limit_are_reset_and_the_connection_lives() {
+            $crate::testing::muxer::streams_past_the_limit_are_reset_and_the_connection_lives(
+                &$muxer, &$limited,
+            )
+            .await;
+        }
     };
     (@tests $muxer:expr; $($name:ident),*) => {
         $(
