@@ -1,11 +1,22 @@
-//! [`Harness`]: a session without tasks or IO (the `test-util` feature), to drive a
-//! protocol front frame by frame and look at what it sends.
+//! Test helpers (the `test-util` feature): [`Harness`], a session without tasks or IO,
+//! to drive a protocol front frame by frame and look at what it sends; [`pair`], two
+//! sessions over an in-memory pipe.
 
 use std::{sync::Arc, time::Instant};
 
 use mycel_core::Role;
 
-use crate::{Core, Protocol, Stream, session::Shared};
+use crate::{Connection, Core, Protocol, Stream, session::Shared};
+
+/// Two sessions of `P` over an in-memory pipe (256 KiB each way): (dialer, listener).
+/// Must be called inside a tokio runtime.
+pub fn pair<P: Protocol>(client: P::Config, server: P::Config) -> (Connection<P>, Connection<P>) {
+    let (a, b) = tokio::io::duplex(256 * 1024);
+    (
+        Connection::new(Box::new(a), Role::Initiator, client),
+        Connection::new(Box::new(b), Role::Responder, server),
+    )
+}
 
 /// A session nobody reads or writes for: frames go in through
 /// [`Harness::on_frame`], what the session would send comes out of
