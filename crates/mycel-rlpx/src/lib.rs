@@ -31,6 +31,7 @@ pub mod ecies;
 pub mod frame;
 pub mod handshake;
 mod mac;
+pub mod p2p;
 
 pub use crate::{
     frame::{FrameCodec, FrameError},
