@@ -6,6 +6,10 @@
 //!   answers ack; both end with the same [`Secrets`]. EIP-8 formats are sent; legacy
 //!   ones are read too.
 //! - [`FrameCodec`]: the encrypted, authenticated frames that follow.
+//! - [`p2p`]: the messages of the "p2p" capability (Hello, Disconnect, Ping, Pong) and
+//!   the message framing with snappy.
+//! - [`RlpxStream`]: the handshake and frames over a tokio byte stream (a TCP
+//!   connection), with a handshake timeout.
 //!
 //! ```
 //! use bytes::BytesMut;
@@ -32,11 +36,13 @@ pub mod frame;
 pub mod handshake;
 mod mac;
 pub mod p2p;
+mod stream;
 
 pub use crate::{
     frame::{FrameCodec, FrameError},
     handshake::{Ack, Auth, HandshakeError, Initiator, Recipient, Role, Secrets},
     mac::MacState,
+    stream::{HANDSHAKE_TIMEOUT, RlpxError, RlpxStream},
 };
 
 /// A node's identity on devp2p: its secp256k1 public key, uncompressed, without the
