@@ -44,12 +44,24 @@ pub enum FrameError {
     },
 }
 
-/// Seals outgoing frames and opens incoming ones for one session.
+/// Seals outgoing frames and opens incoming ones for one session; [`FrameCodec::split`]
+/// gives the two directions to two owners.
 pub struct FrameCodec {
-    egress: Aes256Ctr,
-    ingress: Aes256Ctr,
-    egress_mac: MacState,
-    ingress_mac: MacState,
+    encoder: FrameEncoder,
+    decoder: FrameDecoder,
+}
+
+/// The sending half of a [`FrameCodec`].
+pub struct FrameEncoder {
+    aes: Aes256Ctr,
+    mac: MacState,
+    max_frame: usize,
+}
+
+/// The receiving half of a [`FrameCodec`].
+pub struct FrameDecoder {
+    aes: Aes256Ctr,
+    mac: MacState,
     max_frame: usize,
     /// The size of the frame whose header was read, while its body is awaited.
     pending: Option<usize>,
@@ -58,8 +70,20 @@ pub struct FrameCodec {
 impl std::fmt::Debug for FrameCodec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FrameCodec")
-            .field("max_frame", &self.max_frame)
+            .field("max_frame", &self.decoder.max_frame)
             .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for FrameEncoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrameEncoder").finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for FrameDecoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrameDecoder").finish_non_exhaustive()
     }
 }
 
@@ -68,22 +92,46 @@ impl FrameCodec {
     pub fn new(secrets: &Secrets) -> Self {
         let iv = [0u8; 16];
         FrameCodec {
-            egress: Aes256Ctr::new(&secrets.aes_secret.into(), &iv.into()),
-            ingress: Aes256Ctr::new(&secrets.aes_secret.into(), &iv.into()),
-            egress_mac: secrets.egress_mac.clone(),
-            ingress_mac: secrets.ingress_mac.clone(),
-            max_frame: DEFAULT_MAX_FRAME,
-            pending: None,
+            encoder: FrameEncoder {
+                aes: Aes256Ctr::new(&secrets.aes_secret.into(), &iv.into()),
+                mac: secrets.egress_mac.clone(),
+                max_frame: DEFAULT_MAX_FRAME,
+            },
+            decoder: FrameDecoder {
+                aes: Aes256Ctr::new(&secrets.aes_secret.into(), &iv.into()),
+                mac: secrets.ingress_mac.clone(),
+                max_frame: DEFAULT_MAX_FRAME,
+                pending: None,
+            },
         }
     }
 
     /// Refuses incoming (and outgoing) frames larger than `max` bytes (at most
     /// [`MAX_FRAME_SIZE`]).
     pub fn with_max_frame(mut self, max: usize) -> Self {
-        self.max_frame = max.min(MAX_FRAME_SIZE);
+        let max = max.min(MAX_FRAME_SIZE);
+        self.encoder.max_frame = max;
+        self.decoder.max_frame = max;
         self
     }
 
+    /// See [`FrameEncoder::encode`].
+    pub fn encode(&mut self, data: &[u8], out: &mut BytesMut) -> Result<(), FrameError> {
+        self.encoder.encode(data, out)
+    }
+
+    /// See [`FrameDecoder::decode`].
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<BytesMut>, FrameError> {
+        self.decoder.decode(buf)
+    }
+
+    /// The two directions, apart.
+    pub fn split(self) -> (FrameEncoder, FrameDecoder) {
+        (self.encoder, self.decoder)
+    }
+}
+
+impl FrameEncoder {
     /// Appends the frame carrying `data` to `out`.
     pub fn encode(&mut self, data: &[u8], out: &mut BytesMut) -> Result<(), FrameError> {
         if data.len() > self.max_frame {
@@ -95,8 +143,8 @@ impl FrameCodec {
         let mut header = [0u8; HEADER_LEN];
         header[..3].copy_from_slice(&(data.len() as u32).to_be_bytes()[1..]);
         header[3..6].copy_from_slice(&HEADER_DATA);
-        self.egress.apply_keystream(&mut header);
-        let header_mac = self.egress_mac.header_mac(&header);
+        self.aes.apply_keystream(&mut header);
+        let header_mac = self.mac.header_mac(&header);
         let padded = padded_len(data.len());
         out.reserve(HEADER_LEN + MAC_LEN + padded + MAC_LEN);
         out.put_slice(&header);
@@ -104,12 +152,14 @@ impl FrameCodec {
         let start = out.len();
         out.put_slice(data);
         out.put_bytes(0, padded - data.len());
-        self.egress.apply_keystream(&mut out[start..]);
-        let frame_mac = self.egress_mac.body_mac(&out[start..]);
+        self.aes.apply_keystream(&mut out[start..]);
+        let frame_mac = self.mac.body_mac(&out[start..]);
         out.put_slice(&frame_mac);
         Ok(())
     }
+}
 
+impl FrameDecoder {
     /// Takes the next whole frame off the front of `buf` and returns its data, or
     /// `None` while more bytes are needed (what was read of a frame stays accounted
     /// for; call again with more).
@@ -121,11 +171,11 @@ impl FrameCodec {
                     return Ok(None);
                 }
                 let mut header: [u8; HEADER_LEN] = buf[..HEADER_LEN].try_into().expect("16");
-                let expected = self.ingress_mac.header_mac(&header);
+                let expected = self.mac.header_mac(&header);
                 if !equal(&expected, &buf[HEADER_LEN..HEADER_LEN + MAC_LEN]) {
                     return Err(FrameError::HeaderMac);
                 }
-                self.ingress.apply_keystream(&mut header);
+                self.aes.apply_keystream(&mut header);
                 let size = u32::from_be_bytes([0, header[0], header[1], header[2]]) as usize;
                 if size > self.max_frame {
                     return Err(FrameError::TooLarge {
@@ -144,11 +194,11 @@ impl FrameCodec {
             return Ok(None);
         }
         let mut frame = buf.split_to(padded + MAC_LEN);
-        let expected = self.ingress_mac.body_mac(&frame[..padded]);
+        let expected = self.mac.body_mac(&frame[..padded]);
         if !equal(&expected, &frame[padded..]) {
             return Err(FrameError::FrameMac);
         }
-        self.ingress.apply_keystream(&mut frame[..padded]);
+        self.aes.apply_keystream(&mut frame[..padded]);
         frame.truncate(size);
         self.pending = None;
         Ok(Some(frame))

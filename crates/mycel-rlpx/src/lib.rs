@@ -10,6 +10,10 @@
 //!   the message framing with snappy.
 //! - [`RlpxStream`]: the handshake and frames over a tokio byte stream (a TCP
 //!   connection), with a handshake timeout.
+//! - [`caps`]: shared capabilities placed in the message-id space, and the fair queue.
+//! - [`Peer`]: a whole session: handshake, Hellos, one [`CapabilityStream`] per shared
+//!   capability (send and receive by message id), Ping every 15 s, Disconnect with a
+//!   reason, frames of the capabilities sent in turn so that none starves another.
 //!
 //! ```
 //! use bytes::BytesMut;
@@ -31,17 +35,22 @@
 //! assert_eq!(&inb.decode(&mut wire).unwrap().unwrap()[..], b"\x80hello");
 //! ```
 
+pub mod caps;
 pub mod ecies;
 pub mod frame;
 pub mod handshake;
 mod mac;
 pub mod p2p;
+mod peer;
 mod stream;
 
 pub use crate::{
-    frame::{FrameCodec, FrameError},
+    frame::{FrameCodec, FrameDecoder, FrameEncoder, FrameError},
     handshake::{Ack, Auth, HandshakeError, Initiator, Recipient, Role, Secrets},
     mac::MacState,
+    peer::{
+        CapabilityStream, Closed, DISCONNECT_GRACE, HELLO_TIMEOUT, Peer, PeerConfig, PeerError,
+    },
     stream::{HANDSHAKE_TIMEOUT, RlpxError, RlpxStream},
 };
 

@@ -133,6 +133,13 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> RlpxStream<Io> {
         }
     }
 
+    /// The parts, for a session that reads and writes from different tasks: the byte
+    /// stream, the two halves of the codec and what was read past the last frame.
+    pub fn into_parts(self) -> (Io, crate::FrameEncoder, crate::FrameDecoder, BytesMut) {
+        let (encoder, decoder) = self.codec.split();
+        (self.io, encoder, decoder, self.read_buf)
+    }
+
     /// Shuts the write side down.
     pub async fn shutdown(&mut self) -> Result<(), RlpxError> {
         self.io.shutdown().await?;
