@@ -76,6 +76,26 @@ pub(crate) enum Command {
         #[arg(long = "key-type", value_enum, default_value_t = KeyTypeArg::Ed25519)]
         key_type: KeyTypeArg,
     },
+    /// RLPx (devp2p) on a random port with the capability test/1 (0x00 echo-request
+    /// [bytes], 0x01 echo-reply [same bytes]), answering Ping, until SIGTERM, SIGINT or
+    /// end of stdin. Prints `LISTEN enode://<128 hex>@IP:PORT` first, then
+    /// `HELLO <remote-id> <client-id>` for each Hello received.
+    #[command(name = "devp2p-listen")]
+    Devp2pListen {
+        /// The address to listen on.
+        #[arg(long = "listen-ip", value_name = "IP", default_value = "127.0.0.1")]
+        listen_ip: std::net::IpAddr,
+    },
+    /// Connect to an RLPx node: handshake, Hello with [test/1], one echo of 1 KiB of
+    /// random bytes, one Ping/Pong, Disconnect (0x08); prints one JSON line.
+    #[command(name = "devp2p-dial")]
+    Devp2pDial {
+        /// The node, as enode://<128 hex>@IP:PORT.
+        enode: String,
+        /// Give up after this many seconds.
+        #[arg(long = "timeout-s", value_name = "S", default_value_t = 30.0, value_parser = seconds)]
+        timeout_s: f64,
+    },
     /// The libp2p test-plans transport-interop test: configured by the environment
     /// variables transport (tcp), muxer (yamux|mplex), security (noise), is_dialer
     /// (true|false), ip (default 0.0.0.0), redis_addr (default redis:6379) and

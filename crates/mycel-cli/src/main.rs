@@ -15,6 +15,9 @@
 //!   MSG, waits for `--wait-msgs N` messages and adds `"received":[...]` to its JSON.
 //! - `mycel perf <multiaddr>/p2p/<id> --upload-bytes N --download-bytes M`: one perf run,
 //!   one JSON line.
+//! - `mycel devp2p-listen [--listen-ip IP]` and `mycel devp2p-dial <enode>`: an RLPx
+//!   node with the `test/1` echo capability, and a client that checks one (one JSON
+//!   line).
 //! - `mycel interop`: the libp2p test-plans transport-interop binary, configured by
 //!   environment variables (see `interop.rs`).
 //!
@@ -102,6 +105,10 @@ async fn run(command: Command) -> i32 {
             }
         },
         Command::Node { listen, bootstrap } => commands::node::run(listen, bootstrap).await,
+        Command::Devp2pListen { listen_ip } => commands::devp2p::listen(listen_ip).await,
+        Command::Devp2pDial { enode, timeout_s } => {
+            commands::devp2p::dial(enode, Duration::from_secs_f64(timeout_s)).await
+        }
         Command::Listen {
             muxer,
             kad,

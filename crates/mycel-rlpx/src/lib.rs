@@ -44,6 +44,11 @@ pub mod p2p;
 mod peer;
 mod stream;
 
+/// RLP (`alloy-rlp`), to encode and decode capability messages.
+pub use alloy_rlp as rlp;
+/// A node's secret key (secp256k1).
+pub use k256::SecretKey;
+
 pub use crate::{
     frame::{FrameCodec, FrameDecoder, FrameEncoder, FrameError},
     handshake::{Ack, Auth, HandshakeError, Initiator, Recipient, Role, Secrets},
@@ -68,5 +73,86 @@ impl std::fmt::Display for NodeId {
 impl std::fmt::Debug for NodeId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "NodeId({self})")
+    }
+}
+
+/// Why a node id or an enode URL could not be read.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EnodeError {
+    /// Not `enode://<128 hex>@<ip>:<port>`.
+    #[error("not an enode URL (enode://<128 hex digits>@<ip>:<port>): {0}")]
+    Syntax(String),
+    /// The id is not 128 hex digits naming a point on secp256k1.
+    #[error("bad node id: {0}")]
+    BadId(String),
+}
+
+impl std::str::FromStr for NodeId {
+    type Err = EnodeError;
+
+    /// 128 hex digits (the key must be a point on the curve).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || EnodeError::BadId(s.to_string());
+        if s.len() != 128 || !s.is_ascii() {
+            return Err(bad());
+        }
+        let mut id = [0u8; 64];
+        for (i, byte) in id.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+        }
+        let id = NodeId(id);
+        id.public_key().map_err(|_| bad())?;
+        Ok(id)
+    }
+}
+
+/// Reads `enode://<id>@<ip>:<port>` (a `?discport=` query is ignored).
+pub fn parse_enode(url: &str) -> Result<(NodeId, std::net::SocketAddr), EnodeError> {
+    let syntax = || EnodeError::Syntax(url.to_string());
+    let rest = url.strip_prefix("enode://").ok_or_else(syntax)?;
+    let (id, addr) = rest.split_once('@').ok_or_else(syntax)?;
+    let addr = addr.split('?').next().unwrap_or(addr);
+    let addr: std::net::SocketAddr = addr.parse().map_err(|_| syntax())?;
+    Ok((id.parse()?, addr))
+}
+
+/// `enode://<id>@<ip>:<port>`.
+pub fn enode_url(id: &NodeId, addr: std::net::SocketAddr) -> String {
+    format!("enode://{id}@{addr}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enode_urls_round_trip_and_bad_ones_are_typed_errors() {
+        let key = k256::SecretKey::random(&mut rand::rngs::OsRng);
+        let id = NodeId::from_public_key(&key.public_key());
+        let addr: std::net::SocketAddr = "127.0.0.1:30303".parse().unwrap();
+        let url = enode_url(&id, addr);
+        assert_eq!(url.len(), "enode://".len() + 128 + "@127.0.0.1:30303".len());
+        assert_eq!(parse_enode(&url).unwrap(), (id, addr));
+        assert_eq!(
+            parse_enode(&format!("{url}?discport=30301")).unwrap(),
+            (id, addr)
+        );
+        assert!(matches!(
+            parse_enode("enode://abc@1.2.3.4:1"),
+            Err(EnodeError::BadId(_))
+        ));
+        assert!(matches!(
+            parse_enode(&url.replace("enode", "http")),
+            Err(EnodeError::Syntax(_))
+        ));
+        assert!(matches!(
+            parse_enode(&url.replace(":30303", "")),
+            Err(EnodeError::Syntax(_))
+        ));
+        let not_on_curve = format!("enode://{}@127.0.0.1:1", "ff".repeat(64));
+        assert!(matches!(
+            parse_enode(&not_on_curve),
+            Err(EnodeError::BadId(_))
+        ));
     }
 }

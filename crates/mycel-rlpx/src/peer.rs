@@ -88,6 +88,9 @@ pub enum PeerError {
     /// Hello did not arrive in time.
     #[error("Hello timed out")]
     Timeout,
+    /// No Pong came back in time.
+    #[error("no Pong within {0:?}")]
+    PingTimeout(Duration),
     /// The session is over.
     #[error("session closed: {0}")]
     Closed(Closed),
@@ -132,6 +135,8 @@ struct Shared {
     closed: watch::Sender<Option<Closed>>,
     /// When the last Pong arrived, and whether a Ping is outstanding since when.
     ping: Mutex<PingState>,
+    /// A Pong arrived.
+    pong: Notify,
     compress: bool,
 }
 
@@ -287,6 +292,7 @@ impl Peer {
             room: Notify::new(),
             closed: watch::channel(None).0,
             ping: Mutex::new(PingState::default()),
+            pong: Notify::new(),
             compress,
         });
         let mut inbound = Vec::new();
@@ -370,6 +376,21 @@ impl Peer {
                 }
             })
             .await;
+        }
+    }
+
+    /// Sends a Ping and waits (at most `limit`) for a Pong; the round-trip time.
+    pub async fn ping(&self, limit: Duration) -> Result<Duration, PeerError> {
+        let pong = self.shared.pong.notified();
+        let started = Instant::now();
+        self.shared.control(id::PING, &p2p::EMPTY_LIST);
+        let mut closed = self.shared.closed.subscribe();
+        tokio::select! {
+            _ = pong => Ok(started.elapsed()),
+            _ = tokio::time::sleep(limit) => Err(PeerError::PingTimeout(limit)),
+            _ = closed.wait_for(Option::is_some) => {
+                Err(PeerError::Closed(self.shared.is_closed().unwrap_or(Closed::Error("closed".into()))))
+            }
         }
     }
 
@@ -512,6 +533,7 @@ impl<Io: AsyncRead + Unpin> Reader<Io> {
                         return Ok(Closed::Local(DisconnectReason::ProtocolBreach));
                     }
                 };
+            tracing::trace!(msg, len = data.len(), "devp2p message received");
             match msg {
                 id::PING => self.shared.control(id::PONG, &p2p::EMPTY_LIST),
                 id::PONG => {
@@ -520,6 +542,7 @@ impl<Io: AsyncRead + Unpin> Reader<Io> {
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .outstanding_since = None;
+                    self.shared.pong.notify_waiters();
                 }
                 id::DISCONNECT => {
                     let reason =
@@ -554,6 +577,7 @@ async fn write_loop<Io: AsyncWrite>(
         let next = shared.queue().pop();
         match next {
             Some(frame) => {
+                tracing::trace!(len = frame.len(), "devp2p frame sent");
                 shared.room.notify_waiters();
                 buf.clear();
                 if encoder.encode(&frame, &mut buf).is_err() {

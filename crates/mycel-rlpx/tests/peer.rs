@@ -94,6 +94,8 @@ async fn capabilities_are_matched_and_messages_cross_both_ways() {
             Err(PeerError::BadMessageId { id: 2, messages: 2 })
         ));
 
+        let rtt = a.ping(Duration::from_secs(5)).await.unwrap();
+        assert!(rtt < Duration::from_secs(5));
         a.disconnect(DisconnectReason::ClientQuitting).await;
         assert_eq!(
             b.closed().await,
