@@ -525,14 +525,19 @@ impl<Io: AsyncRead + Unpin> Reader<Io> {
                     return Err("connection closed".into());
                 }
             };
-            let (msg, data) =
-                match p2p::decode_message(&frame, self.shared.compress, self.max_message) {
-                    Ok(m) => m,
-                    Err(e) => {
-                        tracing::debug!(error = %e, "bad devp2p message");
-                        return Ok(Closed::Local(DisconnectReason::ProtocolBreach));
-                    }
-                };
+            let decoded = p2p::decode_message(&frame, self.shared.compress, self.max_message)
+                .or_else(|e| match p2p::decode_message(&frame, false, 64) {
+                    // ethereumjs sends Disconnect uncompressed even after Hello.
+                    Ok((id::DISCONNECT, data)) => Ok((id::DISCONNECT, data)),
+                    _ => Err(e),
+                });
+            let (msg, data) = match decoded {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::debug!(error = %e, "bad devp2p message");
+                    return Ok(Closed::Local(DisconnectReason::ProtocolBreach));
+                }
+            };
             tracing::trace!(msg, len = data.len(), "devp2p message received");
             match msg {
                 id::PING => self.shared.control(id::PONG, &p2p::EMPTY_LIST),
