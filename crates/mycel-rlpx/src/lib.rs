@@ -14,6 +14,9 @@
 //! - [`Peer`]: a whole session: handshake, Hellos, one [`CapabilityStream`] per shared
 //!   capability (send and receive by message id), Ping every 15 s, Disconnect with a
 //!   reason, frames of the capabilities sent in turn so that none starves another.
+//! - [`peers`]: the peer policy ([`peers::PeerManager`]): max peers and dial ratio,
+//!   inbound throttle per IP, static and trusted peers, reputation with decay and bans,
+//!   replacement of the worst peer when full.
 //!
 //! ```
 //! use bytes::BytesMut;
@@ -42,6 +45,7 @@ pub mod handshake;
 mod mac;
 pub mod p2p;
 mod peer;
+pub mod peers;
 mod stream;
 
 /// RLP (`alloy-rlp`), to encode and decode capability messages.
