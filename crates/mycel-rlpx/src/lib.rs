@@ -17,6 +17,9 @@
 //! - [`peers`]: the peer policy ([`peers::PeerManager`]): max peers and dial ratio,
 //!   inbound throttle per IP, static and trusted peers, reputation with decay and bans,
 //!   replacement of the worst peer when full.
+//! - [`Server`]: a node's listener and dialer with that policy applied (per-IP throttle,
+//!   a cap on handshakes in progress, admission, replacement, bans); admitted sessions
+//!   arrive on a channel.
 //!
 //! ```
 //! use bytes::BytesMut;
@@ -46,6 +49,7 @@ mod mac;
 pub mod p2p;
 mod peer;
 pub mod peers;
+mod server;
 mod stream;
 
 /// RLP (`alloy-rlp`), to encode and decode capability messages.
@@ -59,7 +63,9 @@ pub use crate::{
     mac::MacState,
     peer::{
         CapabilityStream, Closed, DISCONNECT_GRACE, HELLO_TIMEOUT, Peer, PeerConfig, PeerError,
+        PeerHandle,
     },
+    server::{DIAL_TIMEOUT, Server, ServerConfig},
     stream::{HANDSHAKE_TIMEOUT, RlpxError, RlpxStream},
 };
 

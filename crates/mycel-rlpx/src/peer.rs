@@ -396,14 +396,61 @@ impl Peer {
 
     /// Resolves once the session has ended, with how.
     pub async fn closed(&self) -> Closed {
-        let mut rx = self.shared.closed.subscribe();
-        loop {
-            if let Some(how) = rx.borrow_and_update().clone() {
-                return how;
-            }
-            if rx.changed().await.is_err() {
-                return Closed::Error("session dropped".into());
-            }
+        closed(&self.shared).await
+    }
+
+    /// A handle that can end this session and watch it end.
+    pub fn handle(&self) -> PeerHandle {
+        PeerHandle {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+/// A handle on a session, for whoever watches over it (a [`crate::Server`]): it can end
+/// the session and learn how it ended, without owning it.
+#[derive(Clone)]
+pub struct PeerHandle {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for PeerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerHandle").finish_non_exhaustive()
+    }
+}
+
+impl PeerHandle {
+    /// Queues Disconnect with `reason` and ends the session: the writer sends what is
+    /// queued, then shuts the connection down.
+    pub fn disconnect(&self, reason: DisconnectReason) {
+        if self.shared.is_closed().is_none() {
+            let mut data = BytesMut::new();
+            reason.encode(&mut data);
+            self.shared.control(id::DISCONNECT, &data);
+            self.shared.close(Closed::Local(reason));
+        }
+    }
+
+    /// Resolves once the session has ended, with how.
+    pub async fn closed(&self) -> Closed {
+        closed(&self.shared).await
+    }
+
+    /// Whether both handles are of one session.
+    pub fn same_session(&self, other: &PeerHandle) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+}
+
+async fn closed(shared: &Shared) -> Closed {
+    let mut rx = shared.closed.subscribe();
+    loop {
+        if let Some(how) = rx.borrow_and_update().clone() {
+            return how;
+        }
+        if rx.changed().await.is_err() {
+            return Closed::Error("session dropped".into());
         }
     }
 }

@@ -289,3 +289,22 @@ async fn pings_are_answered_and_a_silent_remote_times_out() {
         Closed::Local(DisconnectReason::PingTimeout)
     );
 }
+
+#[tokio::test]
+async fn a_second_hello_is_a_protocol_breach() {
+    let (mut raw, server) = raw_remote(config(vec![protocol("test", 1, 2)])).await;
+    let peer = server.await.unwrap().unwrap();
+    raw_send(&mut raw, id::HELLO, b"\xc0").await;
+    let (msg, data) = tokio::time::timeout(LIMIT, raw_recv(&mut raw))
+        .await
+        .unwrap();
+    assert_eq!(msg, id::DISCONNECT);
+    assert_eq!(
+        DisconnectReason::decode(&data).unwrap(),
+        DisconnectReason::ProtocolBreach
+    );
+    assert_eq!(
+        peer.closed().await,
+        Closed::Local(DisconnectReason::ProtocolBreach)
+    );
+}

@@ -8,15 +8,14 @@ use std::{
 };
 
 use mycel_rlpx::{
-    NodeId, Peer, PeerConfig, SecretKey,
+    Peer, PeerConfig, SecretKey, Server, ServerConfig,
     caps::Protocol,
-    enode_url,
     p2p::{Capability, DisconnectReason},
     parse_enode,
     rlp::{Decodable, Encodable, Header},
 };
 use rand::{RngCore, rngs::OsRng};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 use crate::{
     json::{Value, object},
@@ -40,52 +39,37 @@ fn config() -> PeerConfig {
     }
 }
 
-/// `devp2p-listen`: serve sessions until SIGTERM, SIGINT or the end of stdin.
+/// `devp2p-listen`: serve sessions until SIGTERM, SIGINT or the end of stdin. The
+/// server applies the default peer policy (50 peers, per-IP throttle, handshake cap).
 pub(crate) async fn listen(ip: IpAddr) -> i32 {
+    let config = ServerConfig {
+        peer: config(),
+        ..ServerConfig::default()
+    };
     let key = SecretKey::random(&mut OsRng);
-    let id = NodeId::from_public_key(&key.public_key());
-    let listener = match TcpListener::bind(SocketAddr::new(ip, 0)).await {
-        Ok(l) => l,
+    let (server, mut sessions) = match Server::bind(SocketAddr::new(ip, 0), key, config).await {
+        Ok(bound) => bound,
         Err(e) => {
             eprintln!("mycel: cannot listen on {ip}: {e}");
             return 1;
         }
     };
-    let addr = match listener.local_addr() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("mycel: {e}");
-            return 1;
-        }
-    };
-    emit(&format!("LISTEN {}", enode_url(&id, addr)));
+    emit(&format!("LISTEN {}", server.enode()));
     let shutdown = ShutdownSignal::install();
-    let accept = async {
-        loop {
-            match listener.accept().await {
-                Ok((socket, from)) => {
-                    tokio::spawn(serve(socket, key.clone(), from));
-                }
-                Err(e) => tracing::warn!(error = %e, "accept failed"),
-            }
+    let serve_all = async {
+        while let Some(peer) = sessions.recv().await {
+            tokio::spawn(serve(peer));
         }
     };
     tokio::select! {
-        _ = accept => {}
+        _ = serve_all => {}
         _ = shutdown.wait() => {}
         _ = stdin_closed() => {}
     }
     0
 }
 
-async fn serve(socket: TcpStream, key: SecretKey, from: SocketAddr) {
-    let mut peer = match Peer::accept(socket, key, config()).await {
-        Ok(peer) => peer,
-        Err(e) => {
-            tracing::info!(%from, error = %e, "devp2p session refused");
-            return;
-        }
-    };
+async fn serve(mut peer: Peer) {
     emit(&format!(
         "HELLO {} {}",
         peer.remote_id(),
@@ -100,7 +84,7 @@ async fn serve(socket: TcpStream, key: SecretKey, from: SocketAddr) {
         }
     }
     let closed = peer.closed().await;
-    tracing::info!(%from, %closed, "devp2p session ended");
+    tracing::info!(remote = %peer.remote_id(), %closed, "devp2p session ended");
 }
 
 /// `devp2p-dial`: one session, one echo, one ping, Disconnect; one JSON line.
