@@ -116,3 +116,19 @@ impl PeerConnection {
         self.0.closing.load(Ordering::Relaxed) || self.0.muxer.is_closed()
     }
 }
+
+impl PoolConnection for PeerConnection {
+    fn is_closed(&self) -> bool {
+        PeerConnection::is_closed(self)
+    }
+}
+
+/// Closes `conns` as ours (each muxer gets [`CLOSE_GRACE`] to say goodbye), together.
+pub(super) async fn close_all(conns: Vec<PeerConnection>) {
+    let closes = conns.into_iter().map(|conn| async move {
+        conn.0.closing.store(true, Ordering::Relaxed);
+        conn.0.closed_locally.store(true, Ordering::Relaxed);
+        let _ = timeout(CLOSE_GRACE, conn.0.muxer.close()).await;
+    });
+    futures::future::join_all(closes).await;
+}

@@ -11,8 +11,8 @@ mod inbound;
 mod listen;
 mod streams;
 
-use connection::ConnectionState;
 pub use connection::{ConnectionId, PeerConnection};
+use connection::{ConnectionState, close_all};
 
 use std::{
     collections::HashMap,
@@ -105,12 +105,6 @@ struct State {
 impl State {
     fn live_connection(&self, peer: &PeerId) -> Option<PeerConnection> {
         self.pool.live_connection(peer)
-    }
-}
-
-impl PoolConnection for PeerConnection {
-    fn is_closed(&self) -> bool {
-        PeerConnection::is_closed(self)
     }
 }
 
@@ -364,15 +358,6 @@ impl Switch {
         inner.finished.cancel();
         tracing::debug!("switch closed");
     }
-}
-
-async fn close_all(conns: Vec<PeerConnection>) {
-    let closes = conns.into_iter().map(|conn| async move {
-        conn.0.closing.store(true, Ordering::Relaxed);
-        conn.0.closed_locally.store(true, Ordering::Relaxed);
-        let _ = timeout(CLOSE_GRACE, conn.0.muxer.close()).await;
-    });
-    futures::future::join_all(closes).await;
 }
 
 impl Inner {
