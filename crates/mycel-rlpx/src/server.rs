@@ -14,7 +14,7 @@ use k256::SecretKey;
 use tokio::{
     net::{TcpListener, TcpStream},
     sync::{Semaphore, mpsc},
-    task::JoinHandle,
+    task::{AbortHandle, JoinHandle},
 };
 
 use crate::{
@@ -25,6 +25,8 @@ use crate::{
 
 /// How long a dial may take to reach the remote's TCP port.
 pub const DIAL_TIMEOUT: Duration = Duration::from_secs(15);
+const STATIC_BACKOFF_MIN: Duration = Duration::from_secs(1);
+const STATIC_BACKOFF_MAX: Duration = Duration::from_secs(60);
 
 /// How a [`Server`] runs.
 #[derive(Debug, Clone)]
@@ -62,6 +64,20 @@ struct Inner {
 }
 
 impl Inner {
+    async fn dial(self: &Arc<Self>, id: NodeId, addr: SocketAddr) -> Result<(), PeerError> {
+        if !self.policy().should_dial(&id, Instant::now()) {
+            return Err(PeerError::Closed(Closed::Local(
+                DisconnectReason::TooManyPeers,
+            )));
+        }
+        let socket = tokio::time::timeout(DIAL_TIMEOUT, TcpStream::connect(addr))
+            .await
+            .map_err(|_| PeerError::Timeout)?
+            .map_err(|e| PeerError::Rlpx(e.into()))?;
+        let peer = Peer::connect(socket, self.key.clone(), id, self.config.peer.clone()).await?;
+        self.deliver(peer, Direction::Outbound).await
+    }
+
     fn policy(&self) -> MutexGuard<'_, PeerManager> {
         self.policy.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -112,12 +128,13 @@ impl Inner {
     }
 }
 
-/// A devp2p node's listener and dialer. Dropping it stops accepting; sessions already
-/// handed out live on.
+/// A devp2p node's listener and dialer. Dropping it stops accepting and redialing;
+/// sessions already handed out live on.
 pub struct Server {
     inner: Arc<Inner>,
     local_addr: SocketAddr,
     accept: JoinHandle<()>,
+    static_tasks: Mutex<Vec<AbortHandle>>,
 }
 
 impl std::fmt::Debug for Server {
@@ -155,6 +172,7 @@ impl Server {
                 inner,
                 local_addr,
                 accept,
+                static_tasks: Mutex::new(Vec::new()),
             },
             rx,
         ))
@@ -175,11 +193,6 @@ impl Server {
         enode_url(&self.inner.id, self.local_addr)
     }
 
-    /// See [`PeerManager::add_static`].
-    pub fn add_static(&self, id: NodeId) {
-        self.inner.policy().add_static(id);
-    }
-
     /// See [`PeerManager::add_trusted`].
     pub fn add_trusted(&self, id: NodeId) {
         self.inner.policy().add_trusted(id);
@@ -198,23 +211,48 @@ impl Server {
     /// Dials `id` at `addr` if the policy wants it; the session, once admitted, arrives
     /// on the receiver like an inbound one.
     pub async fn dial(&self, id: NodeId, addr: SocketAddr) -> Result<(), PeerError> {
-        if !self.inner.policy().should_dial(&id, Instant::now()) {
-            return Err(PeerError::Closed(Closed::Local(
-                DisconnectReason::TooManyPeers,
-            )));
-        }
-        let socket = tokio::time::timeout(DIAL_TIMEOUT, TcpStream::connect(addr))
-            .await
-            .map_err(|_| PeerError::Timeout)?
-            .map_err(|e| PeerError::Rlpx(e.into()))?;
-        let peer = Peer::connect(
-            socket,
-            self.inner.key.clone(),
-            id,
-            self.inner.config.peer.clone(),
-        )
-        .await?;
-        self.inner.deliver(peer, Direction::Outbound).await
+        self.inner.dial(id, addr).await
+    }
+
+    /// Keeps `id` at `addr` connected: dials it now, and again whenever its session
+    /// ends (waiting 1 s after a failed dial, doubling up to 60 s; never while it is
+    /// banned). Static peers pass the dial ratio and are never replaced.
+    pub fn add_static(&self, id: NodeId, addr: SocketAddr) {
+        self.inner.policy().add_static(id);
+        let inner = Arc::downgrade(&self.inner);
+        let task = tokio::spawn(async move {
+            let mut backoff = STATIC_BACKOFF_MIN;
+            loop {
+                let Some(strong) = inner.upgrade() else {
+                    return;
+                };
+                let session = strong.handles().get(&id).cloned();
+                if let Some(session) = session {
+                    drop(strong);
+                    session.closed().await;
+                    // Let the session's watcher free its slot before dialing again.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    backoff = STATIC_BACKOFF_MIN;
+                    continue;
+                }
+                match strong.dial(id, addr).await {
+                    Ok(()) => {
+                        backoff = STATIC_BACKOFF_MIN;
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::debug!(%id, %addr, error = %e, ?backoff, "static peer not reached")
+                    }
+                }
+                drop(strong);
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(STATIC_BACKOFF_MAX);
+            }
+        });
+        self.static_tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(task.abort_handle());
     }
 
     /// Records `event` for `id`; a peer whose score falls below the ban threshold is
@@ -236,6 +274,14 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.accept.abort();
+        for task in self
+            .static_tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            task.abort();
+        }
     }
 }
 

@@ -169,3 +169,22 @@ async fn a_flood_of_unfinished_handshakes_is_capped_and_passes() {
     assert_eq!(honest.remote_id(), server.local_id());
     drop(flood);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_static_peer_is_dialed_and_redialed_when_its_session_ends() {
+    let (a, mut a_sessions) = server(50, 50).await;
+    let (b, mut b_sessions) = server(50, 50).await;
+    a.add_static(b.local_id(), b.local_addr());
+    let first = timeout(LIMIT, a_sessions.recv()).await.unwrap().unwrap();
+    assert_eq!(first.remote_id(), b.local_id());
+    let on_b = timeout(LIMIT, b_sessions.recv()).await.unwrap().unwrap();
+    // B ends the session; A dials again by itself.
+    on_b.disconnect(DisconnectReason::Requested).await;
+    assert_eq!(
+        timeout(LIMIT, first.closed()).await.unwrap(),
+        Closed::Remote(DisconnectReason::Requested)
+    );
+    let second = timeout(LIMIT, a_sessions.recv()).await.unwrap().unwrap();
+    assert_eq!(second.remote_id(), b.local_id());
+    assert!(timeout(LIMIT, b_sessions.recv()).await.unwrap().is_some());
+}
