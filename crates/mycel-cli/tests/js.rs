@@ -7,6 +7,8 @@
 //! (by `.ci/run`, or here on first use). Without Node the tests print why and pass,
 //! except under CI (`CI` set), where they fail.
 
+mod common;
+
 use std::{
     io::{BufRead, BufReader},
     path::PathBuf,
@@ -27,50 +29,10 @@ fn js_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/js")
 }
 
-/// Whether the js peer can run: Node present and its packages installed (installing
-/// them once if needed). `false` (after saying why) only outside CI.
+/// Whether the js peer can run (see `common::node_peer_ready`).
 fn js_ready() -> bool {
     static READY: OnceLock<Result<(), String>> = OnceLock::new();
-    let ready = READY.get_or_init(|| {
-        let version = Command::new("node")
-            .arg("--version")
-            .output()
-            .map_err(|e| format!("node is not installed ({e})"))?;
-        let version = String::from_utf8_lossy(&version.stdout).trim().to_string();
-        let major: u32 = version
-            .trim_start_matches('v')
-            .split('.')
-            .next()
-            .and_then(|m| m.parse().ok())
-            .unwrap_or(0);
-        if major < 20 {
-            return Err(format!("node {version} is older than 20"));
-        }
-        if !js_dir().join("node_modules/libp2p").is_dir() {
-            let out = Command::new("npm")
-                .args(["ci", "--no-audit", "--no-fund"])
-                .current_dir(js_dir())
-                .output()
-                .map_err(|e| format!("cannot run npm ci: {e}"))?;
-            if !out.status.success() {
-                return Err(format!(
-                    "npm ci failed: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                ));
-            }
-        }
-        Ok(())
-    });
-    match ready {
-        Ok(()) => true,
-        Err(why) if std::env::var_os("CI").is_some() => {
-            panic!("the js-libp2p interop tests must run in CI: {why}")
-        }
-        Err(why) => {
-            eprintln!("skipping a js-libp2p interop test: {why}");
-            false
-        }
-    }
+    common::node_peer_ready(&READY, &js_dir(), "node_modules/libp2p", "js-libp2p")
 }
 
 /// The program of one side.

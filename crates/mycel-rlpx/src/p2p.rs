@@ -336,32 +336,6 @@ pub const EMPTY_LIST: [u8; 1] = [0xc0];
 mod tests {
     use super::*;
 
-    fn hex(s: &str) -> Vec<u8> {
-        let s: String = s.split_whitespace().collect();
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
-
-    /// EIP-8's Hello vector: a newer version and extra list elements are read.
-    #[test]
-    fn the_eip8_hello_vector_is_read_and_its_extra_elements_ignored() {
-        let data = hex(
-            "f87137916b6e6574682f76302e39312f706c616e39cdc5836574683dc6846d6f726b1682270fb840
-             fda1cff674c90c9a197539fe3dfb53086ace64f83ed7c6eabec741f7f381cc803e52ab2cd55d5569
-             bce4347107a310dfd5f88a010cd2ffd1005ca406f1842877c883666f6f836261720304",
-        );
-        let hello = Hello::decode(&data).unwrap();
-        assert_eq!(hello.protocol_version, 55);
-        assert_eq!(hello.client_id, "kneth/v0.91/plan9");
-        let caps: Vec<String> = hello.capabilities.iter().map(|c| c.to_string()).collect();
-        assert_eq!(caps, ["eth/61", "mork/22"]);
-        assert_eq!(hello.listen_port, 9999);
-        assert_eq!(&hello.node_id.0[..4], &[0xfd, 0xa1, 0xcf, 0xf6]);
-        assert_eq!(&hello.node_id.0[60..], &[0xf1, 0x84, 0x28, 0x77]);
-    }
-
     #[test]
     fn hello_round_trips_and_oversize_or_broken_ones_are_refused() {
         let hello = Hello {

@@ -238,26 +238,6 @@ async fn raw_recv(raw: &mut RlpxStream<TcpStream>) -> (u64, Vec<u8>) {
 }
 
 #[tokio::test]
-async fn an_unknown_message_id_is_a_protocol_breach() {
-    let (mut raw, server) = raw_remote(config(vec![protocol("test", 1, 2)])).await;
-    let peer = server.await.unwrap().unwrap();
-    // test/1 holds ids 0x10 and 0x11; 0x12 belongs to nothing.
-    raw_send(&mut raw, 0x12, b"\xc0").await;
-    let (msg, data) = tokio::time::timeout(LIMIT, raw_recv(&mut raw))
-        .await
-        .unwrap();
-    assert_eq!(msg, id::DISCONNECT);
-    assert_eq!(
-        DisconnectReason::decode(&data).unwrap(),
-        DisconnectReason::ProtocolBreach
-    );
-    assert_eq!(
-        peer.closed().await,
-        Closed::Local(DisconnectReason::ProtocolBreach)
-    );
-}
-
-#[tokio::test]
 async fn pings_are_answered_and_a_silent_remote_times_out() {
     let quick = PeerConfig {
         ping_interval: Duration::from_millis(100),
@@ -290,15 +270,16 @@ async fn pings_are_answered_and_a_silent_remote_times_out() {
     );
 }
 
-#[tokio::test]
-async fn a_second_hello_is_a_protocol_breach() {
+/// Sends `msg` after the Hellos; the session must end with a protocol breach on both
+/// sides.
+async fn breach_by(msg: u64) {
     let (mut raw, server) = raw_remote(config(vec![protocol("test", 1, 2)])).await;
     let peer = server.await.unwrap().unwrap();
-    raw_send(&mut raw, id::HELLO, b"\xc0").await;
-    let (msg, data) = tokio::time::timeout(LIMIT, raw_recv(&mut raw))
+    raw_send(&mut raw, msg, b"\xc0").await;
+    let (got, data) = tokio::time::timeout(LIMIT, raw_recv(&mut raw))
         .await
         .unwrap();
-    assert_eq!(msg, id::DISCONNECT);
+    assert_eq!(got, id::DISCONNECT);
     assert_eq!(
         DisconnectReason::decode(&data).unwrap(),
         DisconnectReason::ProtocolBreach
@@ -307,4 +288,15 @@ async fn a_second_hello_is_a_protocol_breach() {
         peer.closed().await,
         Closed::Local(DisconnectReason::ProtocolBreach)
     );
+}
+
+#[tokio::test]
+async fn an_unknown_message_id_is_a_protocol_breach() {
+    // test/1 holds ids 0x10 and 0x11; 0x12 belongs to nothing.
+    breach_by(0x12).await;
+}
+
+#[tokio::test]
+async fn a_second_hello_is_a_protocol_breach() {
+    breach_by(id::HELLO).await;
 }

@@ -1,9 +1,11 @@
-//! EIP-8's RLPx handshake test vectors: node A initiates a connection to node B.
+//! EIP-8's test vectors: the RLPx handshake (node A initiates a connection to node B)
+//! and the devp2p Hello with extra list elements.
 
 use k256::SecretKey;
 use mycel_rlpx::{
     NodeId, Recipient, Role, Secrets,
     handshake::{decode_ack, decode_auth},
+    p2p::Hello,
 };
 
 fn hex(s: &str) -> Vec<u8> {
@@ -173,4 +175,22 @@ fn the_secrets_of_auth_2_and_ack_2_match_the_spec_on_both_sides() {
         b.ingress_mac.digest().to_vec(),
         hex("0c7ec6340062cc46f5e9f1e3cf86f8c8c403c5a0964f5df0ebd34a75ddc86db5")
     );
+}
+
+/// A newer version and extra list elements are read.
+#[test]
+fn the_hello_vector_is_read_and_its_extra_elements_ignored() {
+    let data = hex(
+        "f87137916b6e6574682f76302e39312f706c616e39cdc5836574683dc6846d6f726b1682270fb840
+         fda1cff674c90c9a197539fe3dfb53086ace64f83ed7c6eabec741f7f381cc803e52ab2cd55d5569
+         bce4347107a310dfd5f88a010cd2ffd1005ca406f1842877c883666f6f836261720304",
+    );
+    let hello = Hello::decode(&data).unwrap();
+    assert_eq!(hello.protocol_version, 55);
+    assert_eq!(hello.client_id, "kneth/v0.91/plan9");
+    let caps: Vec<String> = hello.capabilities.iter().map(|c| c.to_string()).collect();
+    assert_eq!(caps, ["eth/61", "mork/22"]);
+    assert_eq!(hello.listen_port, 9999);
+    assert_eq!(&hello.node_id.0[..4], &[0xfd, 0xa1, 0xcf, 0xf6]);
+    assert_eq!(&hello.node_id.0[60..], &[0xf1, 0x84, 0x28, 0x77]);
 }
