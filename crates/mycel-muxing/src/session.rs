@@ -263,6 +263,8 @@ impl ReadBuffer {
             // parts of it keep those alive until they are read).
             *buf = BytesMut::new();
             self.chunk = FIRST_READ;
+            // Another run of small reads before letting a buffer go again.
+            self.small_reads = 0;
         }
         let additional = self.chunk.max(want.saturating_sub(buf.len()));
         if !buf.try_reclaim(additional) {

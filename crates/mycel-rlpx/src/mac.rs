@@ -44,7 +44,7 @@ impl MacState {
     /// The MAC of a 16-byte header ciphertext:
     /// `update(aes(mac-secret, digest[:16]) ^ header-ciphertext)`, then `digest[:16]`.
     pub(crate) fn header_mac(&mut self, header_ciphertext: &[u8; 16]) -> [u8; 16] {
-        let mut seed = self.encrypted_prefix();
+        let mut seed = self.encrypt(self.prefix());
         for (s, h) in seed.iter_mut().zip(header_ciphertext) {
             *s ^= h;
         }
@@ -57,7 +57,7 @@ impl MacState {
     pub(crate) fn body_mac(&mut self, frame_ciphertext: &[u8]) -> [u8; 16] {
         self.hash.update(frame_ciphertext);
         let prefix = self.prefix();
-        let mut seed = self.encrypted_prefix();
+        let mut seed = self.encrypt(prefix);
         for (s, p) in seed.iter_mut().zip(prefix) {
             *s ^= p;
         }
@@ -70,8 +70,9 @@ impl MacState {
         digest[..16].try_into().expect("32-byte digest")
     }
 
-    fn encrypted_prefix(&self) -> [u8; 16] {
-        let mut block = self.prefix().into();
+    /// `aes(mac-secret, block)`.
+    fn encrypt(&self, block: [u8; 16]) -> [u8; 16] {
+        let mut block = block.into();
         self.cipher.encrypt_block(&mut block);
         block.into()
     }

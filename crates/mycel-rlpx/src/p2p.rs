@@ -300,6 +300,8 @@ pub fn encode_message(id: u64, data: &[u8], compress: bool, out: &mut BytesMut) 
 
 /// Reads a frame's data: (message id, message data), decompressing when `compressed`.
 /// A message that is, or would decompress to, more than `max` bytes is refused first.
+/// A Disconnect that is not valid snappy is read as it is: ethereumjs sends Disconnect
+/// uncompressed even after Hello (and its own reader tries both).
 pub fn decode_message(
     frame: &[u8],
     compressed: bool,
@@ -319,14 +321,23 @@ pub fn decode_message(
         }
         return Ok((id, buf.to_vec()));
     }
-    let len = snap::raw::decompress_len(buf).map_err(|e| MessageError::Snappy(e.to_string()))?;
-    if len > max {
-        return Err(MessageError::TooLarge { len, max });
+    let decompressed = snap::raw::decompress_len(buf)
+        .map_err(|e| MessageError::Snappy(e.to_string()))
+        .and_then(|len| {
+            if len > max {
+                return Err(MessageError::TooLarge { len, max });
+            }
+            snap::raw::Decoder::new()
+                .decompress_vec(buf)
+                .map_err(|e| MessageError::Snappy(e.to_string()))
+        });
+    match decompressed {
+        Ok(data) => Ok((id, data)),
+        Err(MessageError::Snappy(_)) if id == self::id::DISCONNECT && buf.len() <= 16 => {
+            Ok((id, buf.to_vec()))
+        }
+        Err(e) => Err(e),
     }
-    let data = snap::raw::Decoder::new()
-        .decompress_vec(buf)
-        .map_err(|e| MessageError::Snappy(e.to_string()))?;
-    Ok((id, data))
 }
 
 /// An empty RLP list: the data of Ping and Pong.
@@ -385,6 +396,20 @@ mod tests {
             DisconnectReason::Requested
         );
         assert!(DisconnectReason::decode(&[0xc2, 0xff]).is_err());
+    }
+
+    #[test]
+    fn a_disconnect_sent_uncompressed_after_hello_is_read_as_it_is() {
+        // ethereumjs: Disconnect(client quitting) as a bare, uncompressed integer.
+        assert_eq!(
+            decode_message(&[0x01, 0x08], true, MAX_MESSAGE_LEN),
+            Ok((id::DISCONNECT, vec![0x08]))
+        );
+        // Any other message must be valid snappy.
+        assert!(matches!(
+            decode_message(&[0x02, 0x08], true, MAX_MESSAGE_LEN),
+            Err(MessageError::Snappy(_))
+        ));
     }
 
     #[test]

@@ -157,6 +157,18 @@ impl Shared {
         self.work.notify_one();
     }
 
+    /// Queues Disconnect with `reason` and ends the session as ours (once: a session
+    /// already ending sends nothing more). The writer sends what is queued, then shuts
+    /// the connection down.
+    fn disconnect(&self, reason: DisconnectReason) {
+        if self.is_closed().is_none() {
+            let mut data = BytesMut::new();
+            reason.encode(&mut data);
+            self.control(id::DISCONNECT, &data);
+            self.close(Closed::Local(reason));
+        }
+    }
+
     fn close(&self, how: Closed) {
         self.closed.send_if_modified(|c| {
             if c.is_none() {
@@ -361,21 +373,12 @@ impl Peer {
 
     /// Sends Disconnect with `reason`, gives the remote [`DISCONNECT_GRACE`] to close,
     /// then closes.
-    pub async fn disconnect(self, reason: DisconnectReason) {
+    pub async fn disconnect(mut self, reason: DisconnectReason) {
         if self.shared.is_closed().is_none() {
-            let mut data = BytesMut::new();
-            reason.encode(&mut data);
-            self.shared.control(id::DISCONNECT, &data);
-            self.shared.close(Closed::Local(reason));
-            // The writer sends what is queued and shuts down; the reader sees the
-            // remote close, or the grace runs out.
-            let _ = tokio::time::timeout(DISCONNECT_GRACE, async {
-                let reader = &self.tasks[0];
-                while !reader.is_finished() {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            })
-            .await;
+            self.shared.disconnect(reason);
+            // The writer sends what is queued and shuts down; the reader ends when the
+            // remote closes, or the grace runs out.
+            let _ = tokio::time::timeout(DISCONNECT_GRACE, &mut self.tasks[0]).await;
         }
     }
 
@@ -424,12 +427,7 @@ impl PeerHandle {
     /// Queues Disconnect with `reason` and ends the session: the writer sends what is
     /// queued, then shuts the connection down.
     pub fn disconnect(&self, reason: DisconnectReason) {
-        if self.shared.is_closed().is_none() {
-            let mut data = BytesMut::new();
-            reason.encode(&mut data);
-            self.shared.control(id::DISCONNECT, &data);
-            self.shared.close(Closed::Local(reason));
-        }
+        self.shared.disconnect(reason);
     }
 
     /// Resolves once the session has ended, with how.
@@ -542,13 +540,11 @@ impl<Io: AsyncRead + Unpin> Reader<Io> {
             Ok(how) => how,
             Err(e) => Closed::Error(e),
         };
-        if let Closed::Local(reason) = how {
+        match how {
             // Our own refusal of what the remote sent: tell it why.
-            let mut data = BytesMut::new();
-            reason.encode(&mut data);
-            self.shared.control(id::DISCONNECT, &data);
+            Closed::Local(reason) => self.shared.disconnect(reason),
+            how => self.shared.close(how),
         }
-        self.shared.close(how);
     }
 
     async fn read_loop(&mut self) -> Result<Closed, String> {
@@ -572,19 +568,14 @@ impl<Io: AsyncRead + Unpin> Reader<Io> {
                     return Err("connection closed".into());
                 }
             };
-            let decoded = p2p::decode_message(&frame, self.shared.compress, self.max_message)
-                .or_else(|e| match p2p::decode_message(&frame, false, 64) {
-                    // ethereumjs sends Disconnect uncompressed even after Hello.
-                    Ok((id::DISCONNECT, data)) => Ok((id::DISCONNECT, data)),
-                    _ => Err(e),
-                });
-            let (msg, data) = match decoded {
-                Ok(m) => m,
-                Err(e) => {
-                    tracing::debug!(error = %e, "bad devp2p message");
-                    return Ok(Closed::Local(DisconnectReason::ProtocolBreach));
-                }
-            };
+            let (msg, data) =
+                match p2p::decode_message(&frame, self.shared.compress, self.max_message) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "bad devp2p message");
+                        return Ok(Closed::Local(DisconnectReason::ProtocolBreach));
+                    }
+                };
             tracing::trace!(msg, len = data.len(), "devp2p message received");
             match msg {
                 id::PING => self.shared.control(id::PONG, &p2p::EMPTY_LIST),
@@ -679,10 +670,7 @@ async fn ping_loop(shared: Arc<Shared>, interval: Duration, timeout: Duration) {
             }
         };
         if overdue {
-            let mut data = BytesMut::new();
-            DisconnectReason::PingTimeout.encode(&mut data);
-            shared.control(id::DISCONNECT, &data);
-            shared.close(Closed::Local(DisconnectReason::PingTimeout));
+            shared.disconnect(DisconnectReason::PingTimeout);
             return;
         }
         shared.control(id::PING, &p2p::EMPTY_LIST);

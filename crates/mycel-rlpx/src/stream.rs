@@ -8,7 +8,6 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::{
     FrameCodec, FrameError, HandshakeError, Initiator, NodeId, Recipient,
-    frame::DEFAULT_MAX_FRAME,
     handshake::{Message, message_len},
 };
 
@@ -160,5 +159,3 @@ async fn read_message<Io: AsyncRead + Unpin>(
     io.read_exact(&mut msg[2..]).await?;
     Ok(msg)
 }
-
-const _: () = assert!(DEFAULT_MAX_FRAME <= crate::frame::MAX_FRAME_SIZE);
